@@ -1,0 +1,1 @@
+"""Knot Coach device side: sources, the filter loop, rules, coach and cues."""

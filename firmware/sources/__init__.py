@@ -1,0 +1,1 @@
+"""Sources of raw samples: HX711 boards, the simulated platform, a replayed recording."""
