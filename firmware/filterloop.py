@@ -1,0 +1,133 @@
+"""The filter loop: raw HX711 counts in, force and centre of pressure out.
+
+One sample's path: validity (missing, saturated, all-ones frames) →
+spike rejection → per-cell fault detection → zero (re-zeroed on the unloaded
+start, tracked while unloaded) → newtons per cell → low-pass → total force
+and centre of pressure. Live it takes the rows that just arrived; offline it
+takes thousands at once; the output is identical whatever the block size.
+
+While any cell is faulted the total force and the position are undefined
+(NaN): a fault is never reported as pressure or position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
+from firmware.block import MISSING, Block
+from firmware.filters.lowpass import LowPass
+from firmware.filters.spike import SpikeFilter
+from firmware.filters.validity import FaultDetector
+from firmware.filters.zero import ZeroTracker
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Tunables of the filter loop; units in the names."""
+
+    lowpass_hz: float = 8.0
+    spike_tol_n: float = 40.0
+    min_load_n: float = 30.0
+    zero_window_s: float = 0.5
+    rezero_limit_n: float = 50.0
+    unloaded_n: float = 20.0
+    zero_tau_s: float = 10.0
+    zero_limit_n: float = 5.0
+    stale_s: float = 0.25
+    frozen_s: float = 0.5
+    fault_clear_s: float = 0.25
+
+
+@dataclass
+class FilterOutput:
+    """Per-row results. NaN where undefined (position below ``min_load_n``, faults)."""
+
+    t_s: np.ndarray
+    force_n: np.ndarray
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    cell_force_n: np.ndarray
+    fault: np.ndarray          # (n, cells) bool
+    rejected: np.ndarray       # (n, cells) bool: the row's frame did not reach the force
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @property
+    def any_fault(self) -> np.ndarray:
+        return self.fault.any(axis=1)
+
+
+class FilterLoop:
+    """Streaming pipeline for one platform; see the module docstring."""
+
+    def __init__(self, platform: PlatformCalibration, settings: FilterSettings | None = None) -> None:
+        self.platform = platform
+        self.settings = s = settings or FilterSettings()
+        cells = platform.cells
+        cpn = np.array([c.counts_per_newton for c in cells])
+        self._cpn = cpn
+        self._pos = np.array([[c.x_mm, c.y_mm] for c in cells])
+        self._has_position = platform.position_dims > 0
+        n, rate = platform.n_cells, platform.rate_hz
+        self.spike = SpikeFilter(s.spike_tol_n * np.abs(cpn))
+        self.faults = FaultDetector(n, rate, stale_s=s.stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
+        self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
+                                rezero_limit_n=s.rezero_limit_n, unloaded_n=s.unloaded_n,
+                                tau_s=s.zero_tau_s, limit_n=s.zero_limit_n)
+        self.lowpass = LowPass(n, rate, s.lowpass_hz)
+        self.rows_seen = 0
+
+    def reset(self) -> None:
+        for stage in (self.spike, self.faults, self.zero, self.lowpass):
+            stage.reset()
+        self.rows_seen = 0
+
+    def process(self, block: Block) -> FilterOutput:
+        t_s = block.t_s
+        raw = np.ascontiguousarray(block.raw.T)  # stages work per cell: (cells, n)
+        valid = (raw != MISSING) & (raw != RAW_MAX) & (raw != RAW_MIN) & (raw != -1)
+        clean, accepted = self.spike.process(raw, valid)
+        fault = self.faults.process(t_s, raw, valid, accepted)
+        zero = self.zero.process(t_s, clean, accepted)
+        cell_n = (clean - zero) / self._cpn[:, None]
+        np.nan_to_num(cell_n, copy=False)  # nothing read yet: no force
+        cell_n = self.lowpass.process(cell_n)
+        force_n = _sum_rows(cell_n)
+        any_fault = _any_rows(fault)
+        force_n[any_fault] = np.nan
+        x_mm, y_mm = self._position(cell_n, force_n)
+        rejected = (raw != MISSING) & ~accepted
+        self.rows_seen += len(block)
+        return FilterOutput(t_s, force_n, x_mm, y_mm, cell_n.T, fault.T, rejected.T)
+
+    def _position(self, cell_n: np.ndarray, force_n: np.ndarray):
+        n = len(force_n)
+        if not self._has_position:
+            return np.full(n, np.nan), np.full(n, np.nan)
+        loaded = force_n >= self.settings.min_load_n  # NaN (fault) compares False
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x_mm = _sum_rows(cell_n * self._pos[:, :1]) / force_n
+            y_mm = _sum_rows(cell_n * self._pos[:, 1:]) / force_n
+        x_mm[~loaded] = np.nan
+        y_mm[~loaded] = np.nan
+        return x_mm, y_mm
+
+
+def _sum_rows(a: np.ndarray) -> np.ndarray:
+    """Per-sample totals over cells, added cell by cell: the same rounding whatever
+    the block length (BLAS and pairwise sums may order the additions differently)."""
+    total = a[0].copy()
+    for row in a[1:]:
+        total += row
+    return total
+
+
+def _any_rows(a: np.ndarray) -> np.ndarray:
+    out = a[0].copy()
+    for row in a[1:]:
+        out |= row
+    return out

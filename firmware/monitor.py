@@ -1,0 +1,82 @@
+"""The filter loop and the warning rules together: what the device watches.
+
+The live device and ``knotcoach analyze`` both use this class, so a recording
+analysed offline warns exactly where the device warned live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calibration.platform import PlatformCalibration
+from firmware.block import Block
+from firmware.filterloop import FilterLoop, FilterOutput, FilterSettings
+from firmware.rules import Event, OnKnotRule, OverBandRule, SensorFaultRule, sort_events
+
+
+@dataclass(frozen=True)
+class Knot:
+    """A marked knot in platform millimetres; ``y_mm`` None means along x only."""
+
+    x_mm: float
+    y_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What to warn about: the band in newtons, the knot and its no-go zone."""
+
+    band_lo_n: float
+    band_hi_n: float
+    knot: Knot | None = None
+    zone_mm: float = 50.8
+    dwell_s: float = 1.0
+    hysteresis: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.band_lo_n < self.band_hi_n:
+            raise ValueError(f"the band needs 0 <= LO < HI newtons, not {self.band_lo_n}:{self.band_hi_n}")
+
+
+class Monitor:
+    """Feed it blocks; get the filtered signal and the warning edges."""
+
+    def __init__(self, platform: PlatformCalibration, watch: WatchSettings,
+                 filter_settings: FilterSettings | None = None) -> None:
+        self.platform, self.watch = platform, watch
+        self.loop = FilterLoop(platform, filter_settings)
+        self.band = OverBandRule(watch.band_hi_n, watch.hysteresis)
+        self.fault = SensorFaultRule(platform.n_cells)
+        self.knot = None
+        if watch.knot is not None and platform.position_dims > 0:
+            self.knot = OnKnotRule(watch.knot.x_mm, watch.knot.y_mm, watch.zone_mm, watch.dwell_s)
+        self.last_t_s: float | None = None
+
+    @property
+    def rules(self):
+        return [r for r in (self.band, self.knot, self.fault) if r is not None]
+
+    def reset(self) -> None:
+        self.loop.reset()
+        for rule in self.rules:
+            rule.reset()
+        self.last_t_s = None
+
+    def process(self, block: Block) -> tuple[FilterOutput, list[Event]]:
+        out = self.loop.process(block)
+        events = self.fault.process(out.t_s, out.fault)
+        events += self.band.process(out.t_s, out.force_n)
+        if self.knot is not None:
+            events += self.knot.process(out.t_s, out.x_mm, out.y_mm)
+        if len(block):
+            self.last_t_s = float(block.t_s[-1])
+        return out, sort_events(events)
+
+    def finish(self) -> list[Event]:
+        """Close every open warning at the last sample seen."""
+        if self.last_t_s is None:
+            return []
+        events = []
+        for rule in self.rules:
+            events += rule.finish(self.last_t_s)
+        return sort_events(events)

@@ -1,0 +1,133 @@
+"""The ``knotcoach`` command: one console script, one subcommand per job.
+
+Bad input never ends in a traceback: one line on standard error, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from server import commands
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is shown as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage dump
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def finite(text: str, what: str = "value", minimum: float | None = None, strict: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what} must be a finite number, not {text!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise argparse.ArgumentTypeError(f"{what} must be {'>' if strict else '>='} {minimum:g}, not {text}")
+    return value
+
+
+def band_newtons(text: str) -> tuple[float, float]:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"band must look like LO:HI in newtons, e.g. 150:200, not {text!r}")
+    lo, hi = (finite(p, "band edge", minimum=0) for p in parts)
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"band LO must be below HI, not {text!r}")
+    return lo, hi
+
+
+def knot_position(text: str) -> tuple[float, float | None]:
+    parts = text.split(",")
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"knot must look like X_MM or X_MM,Y_MM, not {text!r}")
+    values = [finite(p, "knot coordinate") for p in parts]
+    return values[0], (values[1] if len(values) == 2 else None)
+
+
+def _positive(what: str, strict: bool = True):
+    def parse(text: str) -> float:
+        return finite(text, what, minimum=0, strict=strict)
+    parse.__name__ = what
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="knotcoach", description="Knot Coach: a load-cell platform that coaches "
+                     "releasing a muscle knot with a foam roller or massage ball.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="start the coach: live force, position and warnings "
+                         "(simulated platform when no HX711 boards are found)",
+                         description="Start the coach on the platform (or the simulator).")
+    _source_options(run)
+    _watch_options(run, band_required=False)
+    run.add_argument("--seconds", type=_positive("seconds"), help="stop after this many seconds")
+
+    rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",
+                         description="Record raw samples to a v1 recording (CSV, .csv.gz compressed).")
+    rec.add_argument("out", metavar="OUT.csv", help="file to write (.csv or .csv.gz)")
+    rec.add_argument("--seconds", type=_positive("seconds"), default=60.0, help="how long (default 60)")
+    rec.add_argument("--realtime", action="store_true",
+                     help="pace the simulator in real time (default: write simulated time at once)")
+    _source_options(rec)
+
+    ana = sub.add_parser("analyze", help="report when the device would have warned on a recording",
+                         description="Run the live filter loop and rules on a recording.")
+    ana.add_argument("recording", metavar="REC.csv", help="a v1 recording (.csv or .csv.gz)")
+    _watch_options(ana, band_required=True)
+    ana.add_argument("--json", action="store_true", help="JSON Lines, one event per line, in time order")
+    ana.add_argument("--trace", metavar="OUT.csv", help="also write the filtered signal per row")
+    return parser
+
+
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="auto", metavar="SOURCE",
+                   help="auto (HX711 boards if found, else simulated), hx711, sim, or replay:FILE")
+    p.add_argument("--pins", metavar="D:C,...",
+                   help="HX711 BCM pins as DOUT:SCK per cell, e.g. 5:6,17:27 (default: hardware.md)")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    p.add_argument("--fast", action="store_true", help="replay as fast as possible")
+
+
+def _watch_options(p: argparse.ArgumentParser, band_required: bool) -> None:
+    p.add_argument("--band-newtons", type=band_newtons, metavar="LO:HI", required=band_required,
+                   help="the pressure band in newtons, e.g. 150:200")
+    p.add_argument("--knot", type=knot_position, metavar="X_MM[,Y_MM]", help="the knot's position")
+    p.add_argument("--zone-mm", type=_positive("zone-mm"), default=50.8,
+                   help="no-go radius around the knot (default 50.8 mm = 2 in)")
+    p.add_argument("--dwell-s", type=_positive("dwell-s", strict=False), default=1.0,
+                   help="grace before resting on the knot warns (default 1.0 s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return commands.dispatch(args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except commands.InputError as e:
+        print(f"knotcoach: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("knotcoach: stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _json_line(obj) -> str:
+    return json.dumps(obj, separators=(", ", ": "))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
