@@ -75,19 +75,30 @@ class FilterLoop:
         n, rate = platform.n_cells, platform.rate_hz
         self.spike = SpikeFilter(s.spike_tol_n * np.abs(cpn))
         self.faults = FaultDetector(n, rate, stale_s=s.stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
+        # With no stored zero to compare against, the start is always taken as unloaded.
+        rezero_limit_n = float("inf") if platform.extra.get("uncalibrated") else s.rezero_limit_n
         self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
-                                rezero_limit_n=s.rezero_limit_n, unloaded_n=s.unloaded_n,
+                                rezero_limit_n=rezero_limit_n, unloaded_n=s.unloaded_n,
                                 tau_s=s.zero_tau_s, limit_n=s.zero_limit_n)
         self.lowpass = LowPass(n, rate, s.lowpass_hz)
         self.rows_seen = 0
+        self._last_t_s = -np.inf
 
     def reset(self) -> None:
         for stage in (self.spike, self.faults, self.zero, self.lowpass):
             stage.reset()
         self.rows_seen = 0
+        self._last_t_s = -np.inf
 
     def process(self, block: Block) -> FilterOutput:
+        """Filter one block; its timestamps must rise strictly, also across blocks."""
         t_s = block.t_s
+        if len(t_s):
+            if not (t_s[0] > self._last_t_s and np.all(np.diff(t_s) > 0)):
+                raise ValueError("sample times must increase strictly (dt <= 0 seen)")
+            self._last_t_s = t_s[-1]
+        if block.n_cells != len(self._cpn):
+            raise ValueError(f"block has {block.n_cells} cells, the platform {len(self._cpn)}")
         raw = np.ascontiguousarray(block.raw.T)  # stages work per cell: (cells, n)
         valid = (raw != MISSING) & (raw != RAW_MAX) & (raw != RAW_MIN) & (raw != -1)
         clean, accepted = self.spike.process(raw, valid)
@@ -100,7 +111,8 @@ class FilterLoop:
         any_fault = _any_rows(fault)
         force_n[any_fault] = np.nan
         x_mm, y_mm = self._position(cell_n, force_n)
-        rejected = (raw != MISSING) & ~accepted
+        # A reading counts as rejected once the spike filter is warmed up and turned it away.
+        rejected = (raw != MISSING) & ~accepted & ~np.isnan(clean)
         self.rows_seen += len(block)
         return FilterOutput(t_s, force_n, x_mm, y_mm, cell_n.T, fault.T, rejected.T)
 

@@ -4,11 +4,12 @@ Real boards emit single wild frames (bit slips, sign errors, a misread
 0x7FFFFF / 0x3FFFFF / ...), sometimes two in a row (see
 shared/realdata). Per cell, over its last five valid readings, we take the
 median and ask for a consensus: at least three of the five within
-``tol_counts`` of it. With a consensus, the newest reading passes if it
-agrees with the median (no added lag on normal motion), otherwise the
-median stands in for it. Without a consensus the last good value is held.
-Random garbage values almost never agree with each other, so even three
-garbage frames in five do not get through.
+``tol_counts`` of it. With a consensus the median is the clean value;
+without one the last good value is held. A median of five never passes a
+lone or paired outlier, however small (a sign slip of a few newtons is as
+false as a wild one), at the cost of two samples (25 ms at 80/s) of lag on
+a ramp. Random garbage values almost never agree with each other, so even
+three garbage frames in five do not get through.
 
 Arrays are per cell (cells, n): one contiguous row of samples per cell.
 """
@@ -93,13 +94,12 @@ class SpikeFilter:
         if len(ext) >= WINDOW and m:
             win = sliding_window_view(ext, WINDOW)[-m:]  # windows ending at each new reading
             first = m - len(win)  # readings at the very start have no full window yet
-            newest = win[:, -1]
             s0, s1, s2, s3, s4 = sort5([win[:, j] for j in range(WINDOW)])
             tol = int(self.tol_counts[c])
             # Three of five agree with the median iff its two nearest neighbours in
             # sorted order, on one side or astride it, lie within tol.
             ok[first:] = (((s2 - s1) <= tol) & ((s3 - s2) <= tol)) | ((s2 - s0) <= tol) | ((s4 - s2) <= tol)
-            pick[first:] = np.where(np.abs(newest - s2) <= tol, newest, s2)
+            pick[first:] = s2
         # Without a consensus, hold the previous good value.
         out, _ = ffill(pick, ok, self._last[c], dtype=np.float64)
         return out, ok
