@@ -151,6 +151,17 @@ def test_press_harder_to_a_given_force_and_ramp():
     assert slope == pytest.approx(slope.mean(), rel=1e-6)  # linear ramp
 
 
+def test_steady_press_follows_the_ramp_while_rolling():
+    t, f, x, _ = run(Person(2), 30.0, [(10.0, "set_force", {"force_n": 380.0, "ramp_s": 4.0, "steady": True}),
+                                       (17.0, "ease_off", {"ramp_s": 1.0})])
+    held = (t >= 14.0) & (t < 17.0)
+    assert f[held] == pytest.approx(380.0)
+    assert np.ptp(x[held]) > 60  # still rolling
+    ramp = (t > 10.3) & (t < 14.0)
+    assert np.all(np.diff(f[ramp]) > 0)
+    assert f[t > 20].max() < 0.42 * 75 * G_MS2 and np.ptp(f[t > 20]) > 20  # stroke dips are back
+
+
 def test_dwell_and_move_off_knot():
     t, f, x, y = run(Person(7), 40.0, [(20.0, "move_onto_knot", {"transit_s": 0.5}),
                                        (24.0, "move_off_knot", {"transit_s": 0.5})])

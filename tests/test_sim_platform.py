@@ -285,7 +285,8 @@ def test_sessions_are_deterministic_per_seed():
 
 def test_event_builders():
     assert press(5.0, 300.0, ramp_s=2.0, hold_s=1.0, release_s=0.5) == [
-        Event(5.0, "set_force", {"force_n": 300.0, "ramp_s": 2.0}), Event(8.0, "ease_off", {"ramp_s": 0.5})]
+        Event(5.0, "set_force", {"force_n": 300.0, "ramp_s": 2.0, "steady": False}),
+        Event(8.0, "ease_off", {"ramp_s": 0.5})]
     assert [e.t_s for e in dwell(10.0, 2.0, transit_s=0.5)] == [10.0, 12.5]
     assert [e.command for e in lift(3.0, 4.0)] == ["lift_off", "lie_down"]
     assert pass_through(7.0)[0].command == "pass_through_knot"
@@ -301,9 +302,12 @@ def test_realistic_session_has_what_the_rules_need(seed):
     # slow (12 s), fast (38 s) and medium (115 s) presses cross; the 92 % and 94 % ones do not
     for window in ((12, 24), (38, 44), (115, 122)):
         assert np.any((starts >= window[0]) & (starts < window[1])), window
-    for window in ((50, 58), (108, 114)):
-        peak = f[(t >= window[0]) & (t < window[1])].max()
-        assert 0.88 * hi < peak <= 0.941 * hi
+    for window, level in (((50, 58), 0.92), ((108, 114), 0.94)):
+        in_window = (t >= window[0]) & (t < window[1])
+        assert f[in_window].max() == pytest.approx(level * hi)
+        assert np.sum(np.isclose(f[in_window], level * hi)) / RATE_HZ > 1.9  # held steady
+    slow = (t >= 12) & (t < 19)
+    assert np.count_nonzero(np.diff(over[slow].astype(int)) == 1) == 1  # one clean crossing
     assert not np.any(over & ((t < 12) | ((t > 59) & (t < 108))))
     d = np.hypot(truth.x_mm - truth.knot_mm[0], truth.y_mm - truth.knot_mm[1])
     on = d < 50.8

@@ -209,6 +209,7 @@ class Person:
         self._share = Track(self.normal_peak_share, smooth=False)
         self._mass = Track(body_mass_kg)
         self._on_knot = Track(0.0)
+        self._steady = Track(0.0)  # 1: force held at the level even while rolling
         self._knot_x, self._knot_y = Track(knot_x_mm), Track(knot_y_mm)
         self._strokes = _Strokes(self.seed, self.cadence_spm, lateral)
         self._t_done = -math.inf
@@ -268,14 +269,14 @@ class Person:
         return self._knot_x.target_at(t_s), self._knot_y.target_at(t_s)
 
     def _tracks(self):
-        return (self._presence, self._share, self._mass, self._on_knot, self._knot_x, self._knot_y)
+        return (self._presence, self._share, self._mass, self._on_knot, self._steady, self._knot_x, self._knot_y)
 
     def _evaluate(self, t: np.ndarray) -> PersonSample:
         dx, dy, stroke_factor = self._strokes(t)
         on = self._on_knot(t)
         sway_x = 2.5 * np.sin(2 * math.pi * 0.23 * t + self._sway[0]) + 1.5 * np.sin(2 * math.pi * 0.61 * t + self._sway[1])
         sway_y = 2.0 * np.sin(2 * math.pi * 0.17 * t + self._sway[2]) + 1.0 * np.sin(2 * math.pi * 0.53 * t + self._sway[3])
-        factor = 1.0 - (1.0 - on) * (1.0 - stroke_factor)
+        factor = 1.0 - (1.0 - on) * (1.0 - self._steady(t)) * (1.0 - stroke_factor)
         force = self._presence(t) * self._share(t) * self._mass(t) * G_MS2 * factor
         force = np.maximum(force, 0.0)
         x = self._knot_x(t) + (1.0 - on) * dx + on * sway_x
@@ -335,16 +336,22 @@ class Person:
     def _mass_at(self, t_s: float) -> float:
         return float(self._mass(np.array([t_s]))[0])
 
-    def _do_press_harder(self, t_s, rng, force_n=None, ramp_s=None):
+    def _do_press_harder(self, t_s, rng, force_n=None, ramp_s=None, steady=False):
+        """Stroke-peak force to ``force_n`` (default 50-55 % of body weight); ``steady``: no stroke dip."""
         share = rng.uniform(0.50, 0.55) if force_n is None else _force(force_n) / (self._mass_at(t_s) * G_MS2)
-        self._share.set(t_s, share, _ramp(ramp_s, rng, 0.6, 1.5))
+        ramp = _ramp(ramp_s, rng, 0.6, 1.5)
+        self._share.set(t_s, share, ramp)
+        if steady:
+            self._steady.set(t_s, 1.0, min(ramp, 0.3))
 
-    def _do_set_force(self, t_s, rng, force_n, ramp_s=1.0):
-        """Peak force of each stroke (the force itself while still) becomes ``force_n``."""
-        self._do_press_harder(t_s, rng, force_n=force_n, ramp_s=ramp_s)
+    def _do_set_force(self, t_s, rng, force_n, ramp_s=1.0, steady=False):
+        """Peak force of each stroke (the force itself while still or ``steady``) becomes ``force_n``."""
+        self._do_press_harder(t_s, rng, force_n=force_n, ramp_s=ramp_s, steady=steady)
 
     def _do_ease_off(self, t_s, rng, ramp_s=None):
-        self._share.set(t_s, self.normal_peak_share, _ramp(ramp_s, rng, 0.5, 1.2))
+        ramp = _ramp(ramp_s, rng, 0.5, 1.2)
+        self._share.set(t_s, self.normal_peak_share, ramp)
+        self._steady.set(t_s, 0.0, ramp)
 
     def _do_move_onto_knot(self, t_s, rng, transit_s=None):
         self._on_knot.set(t_s, 1.0, _ramp(transit_s, rng, 0.4, 0.8))

@@ -167,14 +167,16 @@ def make_session(seed: int, n_cells: int = 4, duration_s: float = 120.0, garbage
 # -- event builders ---------------------------------------------------------------
 
 def press(t_s: float, force_n: float, ramp_s: float = 1.0, hold_s: float = 2.0,
-          release_s: float = 1.0) -> list[Event]:
+          release_s: float = 1.0, steady: bool = False) -> list[Event]:
     """Ramp linearly to a stroke-peak force of ``force_n`` over ``ramp_s``, hold, then ease off.
 
     While rolling, the force dips 12-24 % below that peak once per stroke
-    cycle; it never goes above it. Use 0.90-0.94 of a band edge for a press
-    that comes close without crossing.
+    cycle (it never goes above it), so a press over an edge may cross it
+    once per stroke; with ``steady`` the force follows the ramp exactly
+    (one clean crossing). Use 0.90-0.94 of a band edge for a press that
+    comes close without crossing.
     """
-    return [Event(t_s, "set_force", {"force_n": force_n, "ramp_s": ramp_s}),
+    return [Event(t_s, "set_force", {"force_n": force_n, "ramp_s": ramp_s, "steady": steady}),
             Event(t_s + ramp_s + hold_s, "ease_off", {"ramp_s": release_s})]
 
 
@@ -206,8 +208,8 @@ def band_for(body_mass_kg: float = 75.0) -> tuple[float, float]:
 def realistic_session(seed: int, n_cells: int = 4, **overrides: Any) -> tuple[Block, PlatformCalibration, Truth]:
     """About 150 s with everything the rules must handle; ``truth.band_n`` is the band it targets.
 
-    Rolling throughout; slow, fast and medium presses over the upper band
-    edge and two that stop at 92 % and 94 % of it; dwells of 0.3, 2 and 3 s
+    Rolling throughout; slow (steady), fast and medium presses over the
+    upper band edge and two steady ones that stop at 92 % and 94 % of it; dwells of 0.3, 2 and 3 s
     and a pass over the knot; two lift-offs; faults of each kind on one cell
     (frozen both unloaded and loaded, missing unloaded, the others loaded).
     Defaults: 0.5 % garbage, 0.2 % lost, offsets stale by 3 N. Keyword ``overrides`` go to ``make_session``.
@@ -215,13 +217,13 @@ def realistic_session(seed: int, n_cells: int = 4, **overrides: Any) -> tuple[Bl
     mass = overrides.get("body_mass_kg", 75.0)
     lo, hi = band_for(mass)
     bw = mass * G_MS2
-    events = (press(12.0, 0.52 * bw, ramp_s=4.0, hold_s=3.0, release_s=2.0)
+    events = (press(12.0, 0.52 * bw, ramp_s=4.0, hold_s=3.0, release_s=2.0, steady=True)
               + dwell(28.0, 2.0)
               + press(38.0, 0.53 * bw, ramp_s=0.4, hold_s=2.0, release_s=0.5)
-              + press(50.0, 0.92 * hi, ramp_s=2.0, hold_s=3.0)
+              + press(50.0, 0.92 * hi, ramp_s=2.0, hold_s=3.0, steady=True)
               + dwell(62.0, 0.3) + pass_through(70.0) + dwell(78.0, 3.0)
               + lift(90.0, 5.0)
-              + press(108.0, 0.94 * hi, ramp_s=1.0, hold_s=2.0)
+              + press(108.0, 0.94 * hi, ramp_s=1.0, hold_s=2.0, steady=True)
               + press(115.0, 0.51 * bw, ramp_s=1.5, hold_s=2.0)
               + lift(124.0, 6.0))
     last = n_cells - 1
