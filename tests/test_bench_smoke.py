@@ -1,0 +1,54 @@
+"""The benchmark harness runs end to end on a tiny input. No timing is asserted."""
+
+import json
+
+from bench import run as bench
+
+
+TINY = bench.Config(duration_s=20.0, repeat=1, long_rows=3_000, live_rows=200)
+
+
+def test_harness_runs_every_case_on_a_tiny_recording(tmp_path):
+    result = bench.run(TINY, profile=True, directory=str(tmp_path))
+    rows = result["rows"]
+    assert {r["case"] for r in rows} == {"1 end to end", "2 block mode", "3 live"}
+    n = result["data"]["rows"]
+    assert n > 1000
+    for r in rows:
+        assert r["best_s"] > 0 and r["baseline_best_s"] > 0 and len(r["runs_s"]) == 1
+        assert r["meets"] in (None, True, False)
+    live = [r for r in rows if r["case"] == "3 live"]
+    assert [r["extra"]["pattern"] for r in live] == [[1], [2], [3], [4], [3, 3, 4]]
+    assert live[-1]["calls"] == 60  # 200 rows as 3,3,4
+    assert result["live_events_match_block"] is True
+    assert set(result["profiles"]) and all(p["top"] for p in result["profiles"].values())
+    assert (tmp_path / "session.csv").exists() and (tmp_path / "session.csv.gz").exists()
+    text = bench.format_report(result)
+    assert "verdict" in text and "share of one core" in text
+    json.dumps(result)  # everything is JSON-able
+
+
+def test_cli_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "QUICK", bench.Config(duration_s=15.0, repeat=3, long_rows=2_000, live_rows=100))
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["repeat"] == 3 and len(data["rows"]) == 12
+    assert "rows/s" in capsys.readouterr().out
+
+
+def test_end_to_end_matches_the_cli_and_the_baseline_parses_the_same_rows(tmp_path):
+    data = bench.make_data(str(tmp_path), bench.Config(duration_s=10.0))
+    out = bench.run_cli_analyze(bench.analyze_argv(data, data.gz_path))
+    assert all(json.loads(line)["edge"] in ("start", "end") for line in out.splitlines())
+    table = bench.baseline_loadtxt(data.csv_path)
+    assert table.shape == (len(data.block), 5)
+
+
+def test_tile_and_live_blocks_keep_every_row_in_order():
+    data_block = bench.Block.from_rows([0.0, 0.0125, 0.025], [[1, 2], [3, None], [5, 6]])
+    long = bench.tile_block(data_block, 7, 80.0)
+    assert len(long) == 7 and (long.t_s[1:] > long.t_s[:-1]).all()
+    parts = bench.live_blocks(long, (3, 3, 4))
+    assert [len(p) for p in parts] == [3, 3, 1]
+    assert (bench.Block.concat(parts).raw == long.raw).all()
