@@ -118,6 +118,9 @@ def write_trace(path: str, out: FilterOutput) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".trace-", dir=directory)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(body)
             f.flush()

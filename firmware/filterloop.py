@@ -94,18 +94,19 @@ class FilterLoop:
         """Filter one block; its timestamps must rise strictly, also across blocks."""
         t_s = block.t_s
         if len(t_s):
-            if not (t_s[0] > self._last_t_s and np.all(np.diff(t_s) > 0)):
+            if not (t_s[0] > self._last_t_s and (len(t_s) == 1 or (t_s[1:] > t_s[:-1]).all())):
                 raise ValueError("sample times must increase strictly (dt <= 0 seen)")
             self._last_t_s = t_s[-1]
         if block.n_cells != len(self._cpn):
             raise ValueError(f"block has {block.n_cells} cells, the platform {len(self._cpn)}")
         raw = np.ascontiguousarray(block.raw.T)  # stages work per cell: (cells, n)
-        valid = (raw != MISSING) & (raw != RAW_MAX) & (raw != RAW_MIN) & (raw != -1)
+        # Empty (MISSING lies below RAW_MIN), saturated and all-ones frames are not readings.
+        valid = (raw > RAW_MIN) & (raw < RAW_MAX) & (raw != -1)
         clean, accepted = self.spike.process(raw, valid)
         fault = self.faults.process(t_s, raw, valid, accepted)
         zero = self.zero.process(t_s, clean, accepted)
         cell_n = (clean - zero) / self._cpn[:, None]
-        np.nan_to_num(cell_n, copy=False)  # nothing read yet: no force
+        cell_n[np.isnan(cell_n)] = 0.0  # nothing read yet: no force
         cell_n = self.lowpass.process(cell_n)
         force_n = _sum_rows(cell_n)
         any_fault = _any_rows(fault)
@@ -118,15 +119,13 @@ class FilterLoop:
 
     def _position(self, cell_n: np.ndarray, force_n: np.ndarray):
         n = len(force_n)
-        if not self._has_position:
-            return np.full(n, np.nan), np.full(n, np.nan)
         loaded = force_n >= self.settings.min_load_n  # NaN (fault) compares False
+        if not self._has_position or not loaded.any():
+            return np.full(n, np.nan), np.full(n, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            x_mm = _sum_rows(cell_n * self._pos[:, :1]) / force_n
-            y_mm = _sum_rows(cell_n * self._pos[:, 1:]) / force_n
-        x_mm[~loaded] = np.nan
-        y_mm[~loaded] = np.nan
-        return x_mm, y_mm
+            xy = _sum_rows(cell_n[:, None, :] * self._pos[:, :, None]) / force_n  # (2, n)
+        xy[:, ~loaded] = np.nan
+        return xy[0], xy[1]
 
 
 def _sum_rows(a: np.ndarray) -> np.ndarray:

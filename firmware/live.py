@@ -22,6 +22,19 @@ _START_TEXT = {
 }
 
 
+#: Seconds of samples after which the measured sample rate is reported.
+RATE_CHECK_S = 2.0
+
+
+def rate_report(rows: int, span_s: float, nominal_hz: float) -> str:
+    """Say how many samples per second arrive, and what a slow rate usually means."""
+    rate = (rows - 1) / span_s if span_s > 0 else 0.0
+    text = f"measured {rate:.0f} samples/s (expected {nominal_hz:g})"
+    if rate < 0.8 * nominal_hz:
+        text += ": too slow for live feedback - is an HX711's RATE pin tied low (10 samples/s)?"
+    return text
+
+
 def describe(event: Event) -> str:
     """One short line a person on the floor understands."""
     what = _START_TEXT.get(event.event, event.event)
@@ -41,12 +54,18 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
              + "; Ctrl-C stops")
     last_status = -math.inf
     t_first = None
+    rows = 0
+    rate_checked = False
     try:
         while not source.finished:
             block = source.read()
             if len(block):
                 result, events = monitor.process(block)
                 t_first = block.t_s[0] if t_first is None else t_first
+                rows += len(block)
+                if not rate_checked and block.t_s[-1] - t_first >= RATE_CHECK_S:
+                    rate_checked = True
+                    announce(rate_report(rows, float(block.t_s[-1] - t_first), source.platform.rate_hz))
                 for e in events:
                     _write(out, ("\r" if tty else "") + describe(e) + "\n")
                 t_now = float(block.t_s[-1])

@@ -30,6 +30,8 @@ class Event:
 
 
 def _edge_events(name: str, t_s: np.ndarray, state: np.ndarray, before: bool, **extra) -> list[Event]:
+    if not (state != before).any():  # the usual case: nothing changed in this block
+        return []
     up, down = edges(state, before)
     events = [Event(float(t_s[i]), name, "start", dict(extra)) for i in up]
     events += [Event(float(t_s[i]), name, "end", dict(extra)) for i in down]
@@ -54,6 +56,8 @@ class OverBandRule:
         self.active = False
 
     def process(self, t_s: np.ndarray, force_n: np.ndarray) -> list[Event]:
+        if not self.active and not (force_n > self.hi_n).any():
+            return []  # the usual case, checked cheaply
         on = force_n > self.hi_n
         off = ~(force_n > self.off_n)
         state, new = latch(on, off, self.active)
@@ -96,6 +100,8 @@ class OnKnotRule:
 
     def process(self, t_s: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> list[Event]:
         d = self.distance_mm(x_mm, y_mm)
+        if not self.in_zone and not (d <= self.zone_mm).any():
+            return []  # nowhere near the knot: nothing can start, nothing is running
         inside, new_in = latch(d <= self.zone_mm, ~(d <= self.zone_mm + self.exit_margin_mm), self.in_zone)
         entered = inside & ~np.concatenate([[self.in_zone], inside[:-1]])
         t_enter, self.t_enter = ffill(t_s, entered, self.t_enter)
@@ -123,6 +129,8 @@ class SensorFaultRule:
 
     def process(self, t_s: np.ndarray, fault: np.ndarray) -> list[Event]:
         events: list[Event] = []
+        if not self.active.any() and not fault.any():
+            return events
         for c in range(self.n_cells):
             events += _edge_events(self.name, t_s, fault[:, c], bool(self.active[c]), cell=c)
             if len(t_s):

@@ -11,6 +11,10 @@ from firmware.monitor import Knot, WatchSettings
 from firmware.recording import RecordingError, RecordingWriter, read_recording
 
 
+#: Until a person calibrates their own scale: about 25-45 % of a 75 kg person's weight.
+DEFAULT_BAND_N = (185.0, 330.0)
+
+
 class InputError(ValueError):
     """Input from outside that cannot be used; shown as one line, exit status 2."""
 
@@ -97,7 +101,12 @@ def run(args) -> int:
         source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say)
     except SourceSpecError as e:
         raise InputError(str(e)) from None
-    watch = _watch(args, default_band=(150.0, 200.0))
+    if args.band_newtons is None:
+        _say(f"no personal scale yet: using a band of {DEFAULT_BAND_N[0]:g}-{DEFAULT_BAND_N[1]:g} N "
+             "(set one with --band-newtons LO:HI)")
+    if args.knot is None and hasattr(source, "knot_mm"):
+        args.knot = source.knot_mm  # the simulated person's knot, so the demo shows on_knot too
+    watch = _watch(args, default_band=DEFAULT_BAND_N)
     with source:
         return run_live(source, watch, seconds=args.seconds, out=sys.stdout, announce=_say)
 

@@ -240,3 +240,16 @@ def test_spike_and_fault_stages_are_block_size_invariant(sizes):
     parts = run(sizes)
     for w, p in zip(whole, parts):
         assert np.array_equal(w, p, equal_nan=True)
+
+
+def test_zero_tracker_gives_the_same_zero_row_by_row():
+    n = int(20 * RATE)
+    t = np.arange(n) / RATE
+    rng = np.random.default_rng(2)
+    clean = 3000 + rng.normal(0, 30, (2, n)).round()
+    clean[:, 400:900] += 400 * 120
+    acc = rng.random((2, n)) > 0.05
+    whole = np.broadcast_to(ZeroTracker([3100, 2900], [400.0, 400.0], RATE).process(t, clean, acc), clean.shape)
+    z = ZeroTracker([3100, 2900], [400.0, 400.0], RATE)
+    rows = [np.broadcast_to(z.process(t[i:i + 1], clean[:, i:i + 1], acc[:, i:i + 1]), (2, 1)) for i in range(n)]
+    assert np.array_equal(np.concatenate(rows, axis=1), whole)

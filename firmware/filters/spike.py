@@ -17,7 +17,6 @@ Arrays are per cell (cells, n): one contiguous row of samples per cell.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from firmware.filters.vec import ffill
 
@@ -41,6 +40,39 @@ def median5(columns: list[np.ndarray]) -> np.ndarray:
     return sort5(columns)[2]
 
 
+#: Up to this many new readings, windows are gathered and sorted with np.sort.
+SMALL_BLOCK = 64
+_WINDOW_INDEX: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _window_index(m: int, first: int) -> np.ndarray:
+    """(m, 5) positions of the windows of five ending at each of m readings."""
+    key = (m, first)
+    idx = _WINDOW_INDEX.get(key)
+    if idx is None:
+        idx = _WINDOW_INDEX[key] = first + np.arange(m)[:, None] + np.arange(WINDOW)[None, :]
+    return idx
+
+
+def consensus_median(ext: np.ndarray, m: int, tol) -> tuple[np.ndarray, np.ndarray]:
+    """Median and consensus of the windows of five ending at each of the last ``m``
+    values along the last axis of ``ext`` (which holds at least m + 4 values).
+
+    Three of five agree with the median iff its two nearest neighbours in
+    sorted order, on one side or astride it, lie within ``tol``.
+    """
+    width = ext.shape[-1]
+    if m <= SMALL_BLOCK:  # live: few numpy calls matter more than few operations
+        srt = np.sort(ext[..., _window_index(m, width - m - (WINDOW - 1))], axis=-1)
+        med = srt[..., 2]
+        ok = (np.abs(srt - med[..., None]) <= tol[..., None]).sum(axis=-1) >= 3
+        return med, ok
+    cols = [ext[..., width - m - (WINDOW - 1) + j: width - (WINDOW - 1) + j] for j in range(WINDOW)]
+    s0, s1, s2, s3, s4 = sort5(cols)
+    ok = (((s2 - s1) <= tol) & ((s3 - s2) <= tol)) | ((s2 - s0) <= tol) | ((s4 - s2) <= tol)
+    return s2, ok
+
+
 class SpikeFilter:
     """Per-cell consensus median over the last five valid readings.
 
@@ -51,12 +83,19 @@ class SpikeFilter:
 
     def __init__(self, tol_counts) -> None:
         self.tol_counts = np.abs(np.asarray(tol_counts, dtype=np.float64))
+        self._tol_int = self.tol_counts.astype(np.int32)
+        self._tol_col = self._tol_int[:, None]
         self.reset()
 
     def reset(self) -> None:
         n = len(self.tol_counts)
-        self._history = [np.empty(0, dtype=np.int32) for _ in range(n)]
+        # The last four valid readings per cell, right-aligned; _seen counts them (max 4).
+        self._history = np.zeros((n, WINDOW - 1), dtype=np.int32)
+        self._seen = np.zeros(n, dtype=np.intp)
         self._last = np.full(n, np.nan)
+        self._warm = False  # every cell has four readings of history
+        self._all = np.arange(n)
+        self._all_set = set(range(n))
 
     def process(self, raw: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``raw`` (cells, n) counts, ``valid`` (cells, n) bool.
@@ -67,7 +106,20 @@ class SpikeFilter:
         cells, n = raw.shape
         clean = np.empty((cells, n))
         accepted = np.zeros((cells, n), dtype=bool)
+        if n == 0:
+            return clean, accepted
+        # Cells whose readings are all valid, with a full history, go together.
+        if self._warm and valid.all():
+            together = self._all
+        else:
+            self._warm = bool((self._seen == WINDOW - 1).all())
+            together = np.flatnonzero(valid.all(axis=1) & (self._seen == WINDOW - 1))
+        done = self._together(raw, together, clean, accepted) if len(together) else ()
+        if len(done) == cells:
+            return clean, accepted
         for c in range(cells):
+            if c in done:
+                continue
             vc = valid[c]
             every = bool(vc.all())
             # Raw values fit 24 bits, so int32 is exact and faster than int64.
@@ -80,26 +132,46 @@ class SpikeFilter:
                 # Rows without a valid reading hold the last clean value.
                 clean[c], _ = ffill(np.empty(n), vc, self._last[c], picked=out_k)
                 accepted[c, vc] = ok_k
-            if n:
-                self._last[c] = clean[c, -1]
+            self._last[c] = clean[c, -1]
         return clean, accepted
+
+    def _together(self, raw, cells, clean, accepted) -> set:
+        """Cells ``cells`` at once; those whose readings all agree are finished here
+        (returned); a cell that needs a hold is left for the per-cell path."""
+        whole = len(cells) == raw.shape[0]
+        sub = raw if whole else raw[cells]
+        history = self._history if whole else self._history[cells]
+        ext = np.concatenate([history, sub.astype(np.int32)], axis=1)
+        med, ok = consensus_median(ext, sub.shape[1], self._tol_col if whole else self._tol_col[cells])
+        if whole and ok.all():  # the usual live block: no fancy indexing needed
+            self._history = ext[:, -(WINDOW - 1):].copy()
+            clean[:] = med
+            accepted[:] = True
+            self._last = clean[:, -1].copy()
+            return self._all_set
+        good = ok.all(axis=1)
+        cells, ext, med = cells[good], ext[good], med[good]
+        self._history[cells] = ext[:, -(WINDOW - 1):]
+        clean[cells] = med
+        accepted[cells] = True
+        self._last[cells] = med[:, -1]
+        return set(cells.tolist())
 
     def _cell(self, c: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clean value (float64, NaN before any) and consensus flag per valid reading."""
-        ext = np.concatenate([self._history[c], v])
-        self._history[c] = ext[-(WINDOW - 1):]
+        seen = self._seen[c]
+        ext = np.concatenate([self._history[c, WINDOW - 1 - seen:], v])
         m = len(v)
+        keep = min(len(ext), WINDOW - 1)
+        self._history[c, WINDOW - 1 - keep:] = ext[len(ext) - keep:]
+        self._seen[c] = keep
         ok = np.zeros(m, dtype=bool)
         pick = np.zeros(m, dtype=np.int32)
-        if len(ext) >= WINDOW and m:
-            win = sliding_window_view(ext, WINDOW)[-m:]  # windows ending at each new reading
-            first = m - len(win)  # readings at the very start have no full window yet
-            s0, s1, s2, s3, s4 = sort5([win[:, j] for j in range(WINDOW)])
-            tol = int(self.tol_counts[c])
-            # Three of five agree with the median iff its two nearest neighbours in
-            # sorted order, on one side or astride it, lie within tol.
-            ok[first:] = (((s2 - s1) <= tol) & ((s3 - s2) <= tol)) | ((s2 - s0) <= tol) | ((s4 - s2) <= tol)
-            pick[first:] = s2
+        full = min(m, len(ext) - (WINDOW - 1))  # readings with a full window of five
+        if full > 0:
+            med, agree = consensus_median(ext, full, self._tol_int[c])
+            ok[m - full:] = agree
+            pick[m - full:] = med
         # Without a consensus, hold the previous good value.
         out, _ = ffill(pick, ok, self._last[c], dtype=np.float64)
         return out, ok

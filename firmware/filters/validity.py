@@ -34,13 +34,19 @@ class FaultDetector:
         self.reset()
 
     def reset(self) -> None:
-        n = self.n_cells
+        n, k = self.n_cells, self.frozen_pairs
         self._t_good = np.full(n, np.nan)        # time of the last accepted reading
         self._t_bad = np.full(n, -np.inf)        # time of the last bad row
         self._fault = np.zeros(n, dtype=bool)
         self._prev_value = np.full(n, np.nan)    # last valid raw value
-        self._eq_history = [np.empty(0, dtype=np.int32) for _ in range(n)]
+        # Whether each of the last k-1 valid readings equalled the one before (right-aligned).
+        self._eq = np.zeros((n, k - 1), dtype=np.int32)
+        self._eq_seen = np.zeros(n, dtype=np.intp)
         self._frozen = np.zeros(n, dtype=bool)
+        self._started = False
+        self._history_full = False
+        self._all = np.arange(n)
+        self._all_set = set(range(n))
 
     def process(self, t_s: np.ndarray, raw: np.ndarray, valid: np.ndarray,
                 accepted: np.ndarray) -> np.ndarray:
@@ -48,8 +54,22 @@ class FaultDetector:
         fault = np.zeros(raw.shape, dtype=bool)
         if len(t_s) == 0:
             return fault
-        self._t_good = np.where(np.isnan(self._t_good), t_s[0], self._t_good)
+        if not self._started:
+            self._t_good[:] = t_s[0]  # "no good reading yet" counts from the first row
+            self._started = True
+        k = self.frozen_pairs
+        if not self._history_full:
+            self._history_full = bool((self._eq_seen == k - 1).all())
+        if self._history_full and accepted.all() and not self._fault.any() and not self._frozen.any():
+            cells = self._all  # the usual live block: every cell at once
+        else:
+            cells = np.flatnonzero(accepted.all(axis=1) & ~self._fault & ~self._frozen & (self._eq_seen == k - 1))
+        quiet = self._quiet(raw, cells, t_s[-1]) if len(cells) else ()
+        if len(quiet) == self.n_cells:
+            return fault
         for c in range(self.n_cells):
+            if c in quiet:
+                continue
             bad_rows = np.union1d(self._stale_rows(c, t_s, accepted[c]),
                                   self._frozen_rows(c, raw[c], valid[c]))
             if len(bad_rows) == 0 and not self._fault[c]:
@@ -60,6 +80,25 @@ class FaultDetector:
             cleared = ~bad & (t_s - t_bad >= self.clear_s)
             fault[c], self._fault[c] = latch(bad, cleared, self._fault[c])
         return fault
+
+    def _quiet(self, raw: np.ndarray, cells: np.ndarray, t_last: float):
+        """Cells ``cells`` (every reading accepted, no fault) at once. Those that cannot
+        be frozen are finished here and returned; the rest keep their state."""
+        k = self.frozen_pairs
+        whole = len(cells) == self.n_cells
+        sub = raw if whole else raw[cells]
+        prev = np.concatenate([self._prev_value[cells, None], sub[:, :-1]], axis=1)
+        ext = np.concatenate([self._eq[cells], (sub == prev).astype(np.int32)], axis=1)
+        # Cheap bound first: too few repeats in reach to make any window frozen.
+        calm = ext.sum(axis=1) < self.frozen_needed
+        if not calm.all():
+            calm |= ~_frozen_flags(ext, sub.shape[1], k, self.frozen_needed).any(axis=1)
+            if not calm.all():
+                cells, ext, sub = cells[calm], ext[calm], sub[calm]
+        self._eq[cells] = ext[:, -(k - 1):]
+        self._prev_value[cells] = sub[:, -1]
+        self._t_good[cells] = t_last
+        return self._all_set if len(cells) == self.n_cells else set(cells.tolist())
 
     def _stale_rows(self, c: int, t_s: np.ndarray, acc: np.ndarray) -> np.ndarray:
         """Rows without an accepted reading for ``stale_s`` or more."""
@@ -82,14 +121,24 @@ class FaultDetector:
             np.equal(v[1:], v[:-1], out=eq[1:], casting="unsafe")
             self._prev_value[c] = v[-1]
         k = self.frozen_pairs
-        ext = np.concatenate([self._eq_history[c], eq])
-        self._eq_history[c] = ext[-(k - 1):]
-        csum = np.concatenate([[0], np.cumsum(ext, dtype=np.int32)])
-        hist = len(ext) - len(eq)
-        end = np.arange(hist + 1, len(ext) + 1)
-        counts = csum[end] - csum[np.maximum(end - k, 0)]
-        frozen_k = (end >= k) & (counts >= self.frozen_needed)
+        seen = self._eq_seen[c]
+        ext = np.concatenate([self._eq[c, k - 1 - seen:], eq])
+        keep = min(len(ext), k - 1)
+        self._eq[c, k - 1 - keep:] = ext[len(ext) - keep:]
+        self._eq_seen[c] = keep
+        frozen_k = _frozen_flags(ext, len(eq), k, self.frozen_needed)
         if not frozen_k.any() and not self._frozen[c]:
             return np.empty(0, dtype=np.intp)
         per_row, self._frozen[c] = ffill(np.empty(len(col)), valid, self._frozen[c], picked=frozen_k)
         return np.flatnonzero(per_row)
+
+
+def _frozen_flags(ext: np.ndarray, m: int, k: int, needed: int) -> np.ndarray:
+    """For the last ``m`` entries along the last axis of ``ext`` (equal-to-previous
+    flags), whether at least ``needed`` of the ``k`` flags ending there are set."""
+    width = ext.shape[-1]
+    zeros = np.zeros(ext.shape[:-1] + (1,), dtype=np.int32)
+    csum = np.concatenate([zeros, np.cumsum(ext, axis=-1, dtype=np.int32)], axis=-1)
+    end = np.arange(width - m + 1, width + 1)
+    counts = csum[..., end] - csum[..., np.maximum(end - k, 0)]
+    return (end >= k) & (counts >= needed)

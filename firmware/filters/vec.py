@@ -24,7 +24,8 @@ def ffill(values: np.ndarray, mask: np.ndarray, carry, picked: np.ndarray | None
     n = len(mask)
     if dtype is None:
         dtype = values.dtype if picked is None else picked.dtype
-    dtype = np.result_type(dtype, np.asarray(carry).dtype)
+    if isinstance(carry, float) or isinstance(carry, np.floating):
+        dtype = np.result_type(dtype, np.float64)
     if picked is None:
         out = values.astype(dtype, copy=True)
     elif len(picked) == n:

@@ -66,6 +66,8 @@ class ZeroTracker:
         if self.zero0 is None:  # the start window is a prefix of the stream
             k = int(np.searchsorted(t_s, self._t0 + self.window_s, side="left"))
         if k == 0:
+            if self.zero0 is None:
+                self._close_window()
             return self._track(t_s, clean)
         zero = np.empty(clean.shape)
         zero[:, :k] = self._window(clean[:, :k], accepted[:, :k])
@@ -89,10 +91,13 @@ class ZeroTracker:
         self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
 
     def _track(self, t_s: np.ndarray, clean: np.ndarray) -> np.ndarray:
-        total_n = np.zeros(len(t_s))
-        for c in range(len(self.cpn)):  # newtons above the start zero
-            total_n += (clean[c] - self.zero0[c]) / self.cpn[c]
+        # Newtons above the start zero, summed over cells (row by row, so the
+        # rounding does not depend on the block length).
+        total_n = np.add.reduce((clean - self.zero0[:, None]) / self.cpn[:, None], axis=0)
         unloaded = np.abs(total_n) < self.unloaded_n   # NaN compares False: not unloaded
+        if not unloaded.any():  # someone is on the platform: nothing to track
+            self._t_loaded = t_s[-1]
+            return (self.zero0 + self._drift)[:, None]
         steady = np.zeros(len(t_s), dtype=bool)
         if unloaded.any():
             t_loaded, _ = ffill(t_s, ~unloaded, self._t_loaded)

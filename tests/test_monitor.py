@@ -1,0 +1,83 @@
+"""The whole filter loop and rules: the same answer whatever the block size."""
+
+import numpy as np
+import pytest
+
+from firmware.live import rate_report, run_live
+from firmware.monitor import Knot, Monitor, WatchSettings
+from firmware.sim.scenario import realistic_session
+from firmware.sources.simulated import SimulatedPlatform
+
+FIELDS = ("t_s", "force_n", "x_mm", "y_mm", "cell_force_n", "fault", "rejected")
+
+
+@pytest.fixture(scope="module")
+def session():
+    block, platform, truth = realistic_session(11, 4, garbage_fraction=0.02, lost_fraction=0.01,
+                                               negative_sensitivity=True, stale_offsets_n=6.0)
+    watch = WatchSettings(*truth.band_n, knot=Knot(*truth.knot_mm))
+    return block, platform, watch
+
+
+def run_in_blocks(block, platform, watch, sizes):
+    mon = Monitor(platform, watch)
+    outs, events, start, i = [], [], 0, 0
+    while start < len(block):
+        size = sizes[i % len(sizes)]
+        out, ev = mon.process(block.slice(start, start + size))
+        outs.append(out)
+        events += ev
+        start, i = start + size, i + 1
+    events += mon.finish()
+    arrays = {f: np.concatenate([getattr(o, f) for o in outs]) for f in FIELDS}
+    return arrays, events
+
+
+@pytest.mark.parametrize("sizes", [[1], [1, 2, 3, 4], [7, 1, 250], [4096], [100000]])
+def test_values_and_events_identical_whatever_the_block_size(session, sizes):
+    block, platform, watch = session
+    whole, whole_events = run_in_blocks(block, platform, watch, [len(block)])
+    got, events = run_in_blocks(block, platform, watch, sizes)
+    for f in FIELDS:
+        assert np.array_equal(got[f], whole[f], equal_nan=True), f
+    assert events == whole_events
+    assert {e.event for e in events} == {"over_band", "on_knot", "sensor_fault"}
+
+
+def test_reset_truly_restores_the_initial_state(session):
+    block, platform, watch = session
+    mon = Monitor(platform, watch)
+    first = mon.process(block)
+    mon.finish()
+    mon.reset()
+    again = mon.process(block)
+    assert again[1] == first[1]
+    assert np.array_equal(again[0].force_n, first[0].force_n, equal_nan=True)
+
+
+def test_out_of_order_samples_are_refused(session):
+    block, platform, watch = session
+    mon = Monitor(platform, watch)
+    mon.process(block.slice(0, 10))
+    with pytest.raises(ValueError, match="increase strictly"):
+        mon.process(block.slice(5, 12))
+
+
+def test_live_loop_in_simulated_time(capsys):
+    clock = {"t": 100.0}
+    source = SimulatedPlatform(clock=lambda: clock["t"], seed=5)
+
+    def sleep(s):
+        clock["t"] += max(s, 1e-3)
+
+    announced = []
+    watch = WatchSettings(150, 200, Knot(*source.knot_mm))
+    assert run_live(source, watch, seconds=12, out=None, announce=announced.append, clock=lambda: clock["t"],
+                    sleep=sleep) == 0
+    assert 11.9 <= clock["t"] - 100.0 <= 12.2  # ran on the injected clock, no real waiting
+    assert any("measured 80 samples/s" in a for a in announced)
+
+
+def test_rate_report_explains_a_slow_board():
+    assert "RATE pin" in rate_report(21, 2.0, 80.0)
+    assert rate_report(161, 2.0, 80.0) == "measured 80 samples/s (expected 80)"
