@@ -71,6 +71,9 @@ class FilterLoop:
         cpn = np.array([c.counts_per_newton for c in cells])
         self._cpn = cpn
         self._pos = np.array([[c.x_mm, c.y_mm] for c in cells])
+        self._pos_col = self._pos[:, :, None]
+        self._cpn_col = cpn[:, None]
+        self._primed = False
         self._has_position = platform.position_dims > 0
         n, rate = platform.n_cells, platform.rate_hz
         self.spike = SpikeFilter(s.spike_tol_n * np.abs(cpn))
@@ -89,56 +92,67 @@ class FilterLoop:
             stage.reset()
         self.rows_seen = 0
         self._last_t_s = -np.inf
+        self._primed = False
 
     def process(self, block: Block) -> FilterOutput:
         """Filter one block; its timestamps must rise strictly, also across blocks."""
         t_s = block.t_s
-        if len(t_s):
-            if not (t_s[0] > self._last_t_s and (len(t_s) == 1 or (t_s[1:] > t_s[:-1]).all())):
-                raise ValueError("sample times must increase strictly (dt <= 0 seen)")
-            self._last_t_s = t_s[-1]
+        n = len(t_s)
+        if n:
+            self._check_times(t_s)
         if block.n_cells != len(self._cpn):
             raise ValueError(f"block has {block.n_cells} cells, the platform {len(self._cpn)}")
         raw = np.ascontiguousarray(block.raw.T)  # stages work per cell: (cells, n)
         # Empty (MISSING lies below RAW_MIN), saturated and all-ones frames are not readings.
         valid = (raw > RAW_MIN) & (raw < RAW_MAX) & (raw != -1)
+        primed = self._primed  # every cell has had a clean reading: no NaN can come
         clean, accepted = self.spike.process(raw, valid)
         fault = self.faults.process(t_s, raw, valid, accepted)
         zero = self.zero.process(t_s, clean, accepted)
-        cell_n = (clean - zero) / self._cpn[:, None]
-        cell_n[np.isnan(cell_n)] = 0.0  # nothing read yet: no force
+        cell_n = (clean - zero) / self._cpn_col
+        if not primed:
+            cell_n[np.isnan(cell_n)] = 0.0  # nothing read yet: no force
+            self._primed = n > 0 and not np.isnan(clean[:, -1]).any()
         cell_n = self.lowpass.process(cell_n)
         force_n = _sum_rows(cell_n)
-        any_fault = _any_rows(fault)
-        force_n[any_fault] = np.nan
+        any_fault = np.logical_or.reduce(fault, axis=0)
+        if any_fault.any():
+            force_n[any_fault] = np.nan
         x_mm, y_mm = self._position(cell_n, force_n)
-        # A reading counts as rejected once the spike filter is warmed up and turned it away.
-        rejected = (raw != MISSING) & ~accepted & ~np.isnan(clean)
-        self.rows_seen += len(block)
+        if accepted.all():
+            rejected = np.zeros(raw.shape, dtype=bool)
+        else:
+            # A reading counts as rejected once the spike filter is warm and turned it away.
+            rejected = (raw != MISSING) & ~accepted & ~np.isnan(clean)
+        self.rows_seen += n
         return FilterOutput(t_s, force_n, x_mm, y_mm, cell_n.T, fault.T, rejected.T)
+
+    def _check_times(self, t_s: np.ndarray) -> None:
+        if len(t_s) <= 8:  # live blocks: plain Python is cheaper than numpy here
+            times = t_s.tolist()
+            ok = times[0] > self._last_t_s and all(a < b for a, b in zip(times, times[1:]))
+        else:
+            ok = t_s[0] > self._last_t_s and bool((t_s[1:] > t_s[:-1]).all())
+        if not ok:
+            raise ValueError("sample times must increase strictly (dt <= 0 seen)")
+        self._last_t_s = float(t_s[-1])
 
     def _position(self, cell_n: np.ndarray, force_n: np.ndarray):
         n = len(force_n)
         loaded = force_n >= self.settings.min_load_n  # NaN (fault) compares False
         if not self._has_position or not loaded.any():
             return np.full(n, np.nan), np.full(n, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            xy = _sum_rows(cell_n[:, None, :] * self._pos[:, :, None]) / force_n  # (2, n)
-        xy[:, ~loaded] = np.nan
+        moments = _sum_rows(cell_n[:, None, :] * self._pos_col)  # (2, n): sum of F_i * (x_i, y_i)
+        if loaded.all():
+            xy = moments / force_n
+        else:
+            xy = np.full(moments.shape, np.nan)
+            np.divide(moments, force_n, out=xy, where=loaded)
         return xy[0], xy[1]
 
 
 def _sum_rows(a: np.ndarray) -> np.ndarray:
-    """Per-sample totals over cells, added cell by cell: the same rounding whatever
-    the block length (BLAS and pairwise sums may order the additions differently)."""
-    total = a[0].copy()
-    for row in a[1:]:
-        total += row
-    return total
-
-
-def _any_rows(a: np.ndarray) -> np.ndarray:
-    out = a[0].copy()
-    for row in a[1:]:
-        out |= row
-    return out
+    """Per-sample totals over cells (axis 0), added cell after cell: a reduction over
+    the outer axis runs in that order for any block length, unlike BLAS or the
+    pairwise sums numpy uses along a contiguous axis."""
+    return np.add.reduce(a, axis=0)

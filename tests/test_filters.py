@@ -253,3 +253,15 @@ def test_zero_tracker_gives_the_same_zero_row_by_row():
     z = ZeroTracker([3100, 2900], [400.0, 400.0], RATE)
     rows = [np.broadcast_to(z.process(t[i:i + 1], clean[:, i:i + 1], acc[:, i:i + 1]), (2, 1)) for i in range(n)]
     assert np.array_equal(np.concatenate(rows, axis=1), whole)
+
+
+def test_fast_lowpass_entry_gives_lfilters_numbers():
+    from scipy.signal import lfilter
+
+    from firmware.filters.lowpass import _filter_rows
+    lp = LowPass(4, RATE)
+    x = np.random.default_rng(4).normal(0, 50, (4, 7))
+    zi = np.random.default_rng(5).normal(0, 1, (4, 2))
+    y1, z1 = _filter_rows(lp.b, lp.a, x, zi)
+    y2, z2 = lfilter(lp.b, lp.a, x, axis=1, zi=zi)
+    assert np.array_equal(y1, y2) and np.array_equal(z1, z2)

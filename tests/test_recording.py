@@ -105,3 +105,15 @@ def test_missing_file_and_broken_gzip(tmp_path):
         read_recording(tmp_path / "nope.csv")
     with pytest.raises(RecordingError, match="broken gzip"):
         read_recording(write(tmp_path, b"\x1f\x8b\x08garbage", "x.csv.gz"))
+
+
+def test_unusual_but_valid_numbers_take_the_careful_path(tmp_path):
+    text = EXAMPLE.replace("0.0125,81236,", "1.25e-2,81236,").replace("0.0250,", "+0.025,")
+    rec = read_recording(write(tmp_path, text))
+    assert rec.block.t_s.tolist() == [0.0, 0.0125, 0.025]
+    assert rec.block.raw[2].tolist() == [81251, -3022]
+
+
+def test_decimal_counts_are_refused(tmp_path):
+    with pytest.raises(RecordingError, match="line 6|:6: raw value '81236.5'"):
+        read_recording(write(tmp_path, EXAMPLE.replace("0.0125,81236,", "0.0125,81236.5,")))

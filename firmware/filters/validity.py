@@ -19,6 +19,9 @@ import numpy as np
 
 from firmware.filters.vec import ffill, latch
 
+#: Blocks up to this many rows take the plain-Python path when they can.
+ROW_PATH_ROWS = 8
+
 
 class FaultDetector:
     """Turns per-reading validity into per-cell fault flags (times in seconds)."""
@@ -61,6 +64,8 @@ class FaultDetector:
         if not self._history_full:
             self._history_full = bool((self._eq_seen == k - 1).all())
         if self._history_full and accepted.all() and not self._fault.any() and not self._frozen.any():
+            if len(t_s) <= ROW_PATH_ROWS and self._rows(raw, t_s[-1]):
+                return fault
             cells = self._all  # the usual live block: every cell at once
         else:
             cells = np.flatnonzero(accepted.all(axis=1) & ~self._fault & ~self._frozen & (self._eq_seen == k - 1))
@@ -80,6 +85,27 @@ class FaultDetector:
             cleared = ~bad & (t_s - t_bad >= self.clear_s)
             fault[c], self._fault[c] = latch(bad, cleared, self._fault[c])
         return fault
+
+    def _rows(self, raw: np.ndarray, t_last: float) -> bool:
+        """The live case in plain Python (a few rows, all accepted, no fault): True
+        if no cell can be frozen, with the state updated; False changes nothing."""
+        needed = self.frozen_needed
+        history = self._eq.tolist()
+        prev = self._prev_value.tolist()
+        for c, (h, values) in enumerate(zip(history, raw.tolist())):
+            p, count = prev[c], sum(h)
+            for v in values:
+                e = 1 if v == p else 0
+                if count + e >= needed:  # the window of k ending here: k-1 kept + this one
+                    return False
+                count += e - h.pop(0)
+                h.append(e)
+                p = v
+            prev[c] = p
+        self._eq = np.array(history, dtype=np.int32)
+        self._prev_value = np.array(prev, dtype=np.float64)
+        self._t_good[:] = t_last
+        return True
 
     def _quiet(self, raw: np.ndarray, cells: np.ndarray, t_last: float):
         """Cells ``cells`` (every reading accepted, no fault) at once. Those that cannot

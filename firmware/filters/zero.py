@@ -19,6 +19,9 @@ from scipy.signal import lfilter
 
 from firmware.filters.vec import ffill
 
+#: Blocks up to this many rows take the plain-Python path when they can.
+ROW_PATH_ROWS = 8
+
 
 class ZeroTracker:
     """Per-cell zero in raw counts, from clean counts (NaN = nothing yet)."""
@@ -89,15 +92,33 @@ class ZeroTracker:
         shift_n = np.abs((mean - self.offsets) / self.cpn)
         self.rezero_refused = shift_n > self.rezero_limit_n
         self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
+        self._zero0_list = self.zero0.tolist()
+        self._cpn_list = self.cpn.tolist()
+        self._zero_col = (self.zero0 + self._drift)[:, None]
+
+    def _loaded_rows(self, clean: np.ndarray) -> bool:
+        """The live case in plain Python: True if someone is on the platform on
+        every row (the same sums, in the same order, as ``_track``)."""
+        zero0, cpn, limit = self._zero0_list, self._cpn_list, self.unloaded_n
+        for row in zip(*clean.tolist()):
+            total = 0.0
+            for c, (v, z, k) in enumerate(zip(row, zero0, cpn)):
+                total = (v - z) / k if c == 0 else total + (v - z) / k
+            if abs(total) < limit:
+                return False
+        return True
 
     def _track(self, t_s: np.ndarray, clean: np.ndarray) -> np.ndarray:
+        if clean.shape[1] <= ROW_PATH_ROWS and self._loaded_rows(clean):
+            self._t_loaded = t_s[-1]
+            return self._zero_col
         # Newtons above the start zero, summed over cells (row by row, so the
         # rounding does not depend on the block length).
         total_n = np.add.reduce((clean - self.zero0[:, None]) / self.cpn[:, None], axis=0)
         unloaded = np.abs(total_n) < self.unloaded_n   # NaN compares False: not unloaded
         if not unloaded.any():  # someone is on the platform: nothing to track
             self._t_loaded = t_s[-1]
-            return (self.zero0 + self._drift)[:, None]
+            return self._zero_col
         steady = np.zeros(len(t_s), dtype=bool)
         if unloaded.any():
             t_loaded, _ = ffill(t_s, ~unloaded, self._t_loaded)
@@ -106,7 +127,7 @@ class ZeroTracker:
             self._t_loaded = t_s[np.flatnonzero(~unloaded)[-1]]
         rows = np.flatnonzero(steady)
         if len(rows) == 0:
-            return (self.zero0 + self._drift)[:, None]
+            return self._zero_col
         a = self.alpha
         rel = clean[:, rows] - self.zero0[:, None]
         y, self._zi = lfilter([a], [1.0, a - 1.0], rel, axis=1, zi=self._zi)
@@ -115,4 +136,5 @@ class ZeroTracker:
         drift = np.empty(clean.shape)
         for c in range(len(self.cpn)):
             drift[c], self._drift[c] = ffill(drift[c], steady, self._drift[c], picked=y[c])
+        self._zero_col = (self.zero0 + self._drift)[:, None]
         return self.zero0[:, None] + drift
