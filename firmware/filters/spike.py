@@ -92,9 +92,9 @@ class SpikeFilter:
 
     def reset(self) -> None:
         n = len(self.tol_counts)
-        # The last four valid readings per cell, right-aligned; _seen counts them (max 4).
-        self._history = np.zeros((n, WINDOW - 1), dtype=np.int32)
-        self._seen = np.zeros(n, dtype=np.intp)
+        # The last four valid readings per cell, oldest first, as plain lists:
+        # the live path touches them per reading.
+        self._history: list[list[int]] = [[] for _ in range(n)]
         self._last = np.full(n, np.nan)
         self._warm = False  # every cell has four readings of history
         self._all = np.arange(n)
@@ -111,16 +111,15 @@ class SpikeFilter:
         accepted = np.zeros((cells, n), dtype=bool)
         if n == 0:
             return clean, accepted
+        if n <= ROW_PATH_ROWS:
+            return self._rows(raw, valid)
         # Cells whose readings are all valid, with a full history, go together.
         if self._warm and valid.all():
-            if n <= ROW_PATH_ROWS:
-                rows = self._rows(raw)
-                if rows is not None:
-                    return rows
             together = self._all
         else:
-            self._warm = bool((self._seen == WINDOW - 1).all())
-            together = np.flatnonzero(valid.all(axis=1) & (self._seen == WINDOW - 1))
+            full = np.array([len(h) == WINDOW - 1 for h in self._history])
+            self._warm = bool(full.all())
+            together = np.flatnonzero(valid.all(axis=1) & full)
         done = self._together(raw, together, clean, accepted) if len(together) else ()
         if len(done) == cells:
             return clean, accepted
@@ -142,45 +141,50 @@ class SpikeFilter:
             self._last[c] = clean[c, -1]
         return clean, accepted
 
-    def _rows(self, raw: np.ndarray):
-        """The live case in plain Python (a few rows, all valid, warm): the same
-        medians and consensus as ``consensus_median``, without numpy's per-call
-        cost. None if any reading needs a hold; then nothing has changed."""
-        history = self._history.tolist()
-        medians = []
-        for h, tol, values in zip(history, self._tol_list, raw.tolist()):
-            cell = []
-            for v in values:
-                h.append(v)
-                s0, s1, med, s3, s4 = sorted(h)
-                agree = 1 + (med - s0 <= tol) + (med - s1 <= tol) + (s3 - med <= tol) + (s4 - med <= tol)
-                if agree < 3:
-                    return None
-                cell.append(med)
-                del h[0]
-            medians.append(cell)
-        self._history = np.array(history, dtype=np.int32)
-        clean = np.array(medians, dtype=np.float64)
-        self._last = clean[:, -1].copy()
-        return clean, np.ones(raw.shape, dtype=bool)
+    def _rows(self, raw: np.ndarray, valid: np.ndarray):
+        """Live blocks of a few rows in plain Python, where numpy's cost per call
+        would dominate: the same medians, consensus and holds as the array path."""
+        history = self._history
+        last = self._last.tolist()
+        clean, accepted = [], []
+        for c, (h, tol, values, ok_in) in enumerate(zip(history, self._tol_list, raw.tolist(), valid.tolist())):
+            out, acc, held = [], [], last[c]
+            for v, ok in zip(values, ok_in):
+                agree = False
+                if ok:
+                    h.append(v)
+                    if len(h) == WINDOW:
+                        s0, s1, med, s3, s4 = sorted(h)
+                        agree = 1 + (med - s0 <= tol) + (med - s1 <= tol) + (s3 - med <= tol) + (s4 - med <= tol) >= 3
+                        if agree:
+                            held = float(med)
+                        del h[0]
+                out.append(held)
+                acc.append(agree)
+            clean.append(out)
+            accepted.append(acc)
+            last[c] = held
+        self._last = np.array(last)
+        return np.array(clean), np.array(accepted, dtype=bool)
 
     def _together(self, raw, cells, clean, accepted) -> set:
         """Cells ``cells`` at once; those whose readings all agree are finished here
         (returned); a cell that needs a hold is left for the per-cell path."""
         whole = len(cells) == raw.shape[0]
         sub = raw if whole else raw[cells]
-        history = self._history if whole else self._history[cells]
+        history = np.array([self._history[c] for c in cells.tolist()], dtype=np.int32)
         ext = np.concatenate([history, sub.astype(np.int32)], axis=1)
         med, ok = consensus_median(ext, sub.shape[1], self._tol_col if whole else self._tol_col[cells])
         if whole and ok.all():  # the usual live block: no fancy indexing needed
-            self._history = ext[:, -(WINDOW - 1):].copy()
+            self._history = ext[:, -(WINDOW - 1):].tolist()
             clean[:] = med
             accepted[:] = True
             self._last = clean[:, -1].copy()
             return self._all_set
         good = ok.all(axis=1)
         cells, ext, med = cells[good], ext[good], med[good]
-        self._history[cells] = ext[:, -(WINDOW - 1):]
+        for c, h in zip(cells.tolist(), ext[:, -(WINDOW - 1):].tolist()):
+            self._history[c] = h
         clean[cells] = med
         accepted[cells] = True
         self._last[cells] = med[:, -1]
@@ -188,12 +192,10 @@ class SpikeFilter:
 
     def _cell(self, c: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clean value (float64, NaN before any) and consensus flag per valid reading."""
-        seen = self._seen[c]
-        ext = np.concatenate([self._history[c, WINDOW - 1 - seen:], v])
+        ext = np.concatenate([np.array(self._history[c], dtype=np.int32), v])
         m = len(v)
         keep = min(len(ext), WINDOW - 1)
-        self._history[c, WINDOW - 1 - keep:] = ext[len(ext) - keep:]
-        self._seen[c] = keep
+        self._history[c] = ext[len(ext) - keep:].tolist()
         ok = np.zeros(m, dtype=bool)
         pick = np.zeros(m, dtype=np.int32)
         full = min(m, len(ext) - (WINDOW - 1))  # readings with a full window of five

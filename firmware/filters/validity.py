@@ -43,8 +43,9 @@ class FaultDetector:
         self._fault = np.zeros(n, dtype=bool)
         self._prev_value = np.full(n, np.nan)    # last valid raw value
         # Whether each of the last k-1 valid readings equalled the one before (right-aligned).
-        self._eq = np.zeros((n, k - 1), dtype=np.int32)
-        self._eq_seen = np.zeros(n, dtype=np.intp)
+        # Per cell, whether each of the last k-1 valid readings equalled the one
+        # before (oldest first), as plain lists: the live path touches them per reading.
+        self._eq: list[list[int]] = [[] for _ in range(n)]
         self._frozen = np.zeros(n, dtype=bool)
         self._started = False
         self._history_full = False
@@ -60,15 +61,16 @@ class FaultDetector:
         if not self._started:
             self._t_good[:] = t_s[0]  # "no good reading yet" counts from the first row
             self._started = True
+        if len(t_s) <= ROW_PATH_ROWS:
+            return self._rows(t_s, raw, valid, accepted)
         k = self.frozen_pairs
         if not self._history_full:
-            self._history_full = bool((self._eq_seen == k - 1).all())
+            self._history_full = all(len(h) == k - 1 for h in self._eq)
         if self._history_full and accepted.all() and not self._fault.any() and not self._frozen.any():
-            if len(t_s) <= ROW_PATH_ROWS and self._rows(raw, t_s[-1]):
-                return fault
-            cells = self._all  # the usual live block: every cell at once
+            cells = self._all  # every cell at once
         else:
-            cells = np.flatnonzero(accepted.all(axis=1) & ~self._fault & ~self._frozen & (self._eq_seen == k - 1))
+            full = np.array([len(h) == k - 1 for h in self._eq])
+            cells = np.flatnonzero(accepted.all(axis=1) & ~self._fault & ~self._frozen & full)
         quiet = self._quiet(raw, cells, t_s[-1]) if len(cells) else ()
         if len(quiet) == self.n_cells:
             return fault
@@ -86,26 +88,41 @@ class FaultDetector:
             fault[c], self._fault[c] = latch(bad, cleared, self._fault[c])
         return fault
 
-    def _rows(self, raw: np.ndarray, t_last: float) -> bool:
-        """The live case in plain Python (a few rows, all accepted, no fault): True
-        if no cell can be frozen, with the state updated; False changes nothing."""
-        needed = self.frozen_needed
-        history = self._eq.tolist()
-        prev = self._prev_value.tolist()
-        for c, (h, values) in enumerate(zip(history, raw.tolist())):
-            p, count = prev[c], sum(h)
-            for v in values:
-                e = 1 if v == p else 0
-                if count + e >= needed:  # the window of k ending here: k-1 kept + this one
-                    return False
-                count += e - h.pop(0)
-                h.append(e)
-                p = v
-            prev[c] = p
-        self._eq = np.array(history, dtype=np.int32)
-        self._prev_value = np.array(prev, dtype=np.float64)
-        self._t_good[:] = t_last
-        return True
+    def _rows(self, t_s, raw, valid, accepted) -> np.ndarray:
+        """Live blocks of a few rows in plain Python, where numpy's cost per call
+        would dominate: the same stale, frozen and latch logic as the array path."""
+        k, needed = self.frozen_pairs, self.frozen_needed
+        times = t_s.tolist()
+        out = []
+        for c, (values, ok_in, acc_in) in enumerate(zip(raw.tolist(), valid.tolist(), accepted.tolist())):
+            h = self._eq[c]
+            count = sum(h)
+            prev, t_good, t_bad = float(self._prev_value[c]), float(self._t_good[c]), float(self._t_bad[c])
+            frozen, fault = bool(self._frozen[c]), bool(self._fault[c])
+            flags = []
+            for t, v, ok, acc in zip(times, values, ok_in, acc_in):
+                stale = False
+                if acc:
+                    t_good = t
+                else:
+                    stale = t - t_good >= self.stale_s
+                if ok:
+                    e = 1 if v == prev else 0
+                    prev = v
+                    frozen = len(h) + 1 >= k and count + e >= needed  # h holds the k-1 before
+                    h.append(e)
+                    count += e
+                    if len(h) > k - 1:
+                        count -= h.pop(0)
+                if stale or frozen:
+                    t_bad, fault = t, True
+                elif t - t_bad >= self.clear_s:
+                    fault = False
+                flags.append(fault)
+            out.append(flags)
+            self._prev_value[c], self._t_good[c], self._t_bad[c] = prev, t_good, t_bad
+            self._frozen[c], self._fault[c] = frozen, fault
+        return np.array(out, dtype=bool)
 
     def _quiet(self, raw: np.ndarray, cells: np.ndarray, t_last: float):
         """Cells ``cells`` (every reading accepted, no fault) at once. Those that cannot
@@ -114,14 +131,16 @@ class FaultDetector:
         whole = len(cells) == self.n_cells
         sub = raw if whole else raw[cells]
         prev = np.concatenate([self._prev_value[cells, None], sub[:, :-1]], axis=1)
-        ext = np.concatenate([self._eq[cells], (sub == prev).astype(np.int32)], axis=1)
+        history = np.array([self._eq[c] for c in cells.tolist()], dtype=np.int32)
+        ext = np.concatenate([history, (sub == prev).astype(np.int32)], axis=1)
         # Cheap bound first: too few repeats in reach to make any window frozen.
         calm = ext.sum(axis=1) < self.frozen_needed
         if not calm.all():
             calm |= ~_frozen_flags(ext, sub.shape[1], k, self.frozen_needed).any(axis=1)
             if not calm.all():
                 cells, ext, sub = cells[calm], ext[calm], sub[calm]
-        self._eq[cells] = ext[:, -(k - 1):]
+        for c, h in zip(cells.tolist(), ext[:, -(k - 1):].tolist()):
+            self._eq[c] = h
         self._prev_value[cells] = sub[:, -1]
         self._t_good[cells] = t_last
         return self._all_set if len(cells) == self.n_cells else set(cells.tolist())
@@ -147,11 +166,8 @@ class FaultDetector:
             np.equal(v[1:], v[:-1], out=eq[1:], casting="unsafe")
             self._prev_value[c] = v[-1]
         k = self.frozen_pairs
-        seen = self._eq_seen[c]
-        ext = np.concatenate([self._eq[c, k - 1 - seen:], eq])
-        keep = min(len(ext), k - 1)
-        self._eq[c, k - 1 - keep:] = ext[len(ext) - keep:]
-        self._eq_seen[c] = keep
+        ext = np.concatenate([np.array(self._eq[c], dtype=np.int32), eq])
+        self._eq[c] = ext[max(0, len(ext) - (k - 1)):].tolist()
         frozen_k = _frozen_flags(ext, len(eq), k, self.frozen_needed)
         if not frozen_k.any() and not self._frozen[c]:
             return np.empty(0, dtype=np.intp)

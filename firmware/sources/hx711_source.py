@@ -14,6 +14,7 @@ this module is cheap and prints nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -48,6 +49,8 @@ def open_blinka_pin(bcm: int) -> Any:
     has no Raspberry Pi GPIO (Blinka on a PC imports, but its ``board`` has
     no ``D<n>`` pins) or the line cannot be opened.
     """
+    # Blinka otherwise stops to ask "[Y/n]" about installing packages when run from a terminal.
+    os.environ.setdefault("BLINKA_SKIP_DEPENDENCY_CHECK", "1")
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Blinka prints warnings on a PC
             import board
