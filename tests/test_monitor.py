@@ -72,10 +72,32 @@ def test_live_loop_in_simulated_time(capsys):
 
     announced = []
     watch = WatchSettings(150, 200, Knot(*source.knot_mm))
-    assert run_live(source, watch, seconds=12, out=None, announce=announced.append, clock=lambda: clock["t"],
-                    sleep=sleep) == 0
+    calls = []
+    monitor_process = Monitor.process
+
+    def counting(self, block):
+        calls.append(len(block))
+        return monitor_process(self, block)
+
+    Monitor.process = counting
+    try:
+        assert run_live(source, watch, seconds=12, out=None, announce=announced.append, sleep=sleep) == 0
+    finally:
+        Monitor.process = monitor_process
     assert 11.9 <= clock["t"] - 100.0 <= 12.2  # ran on the injected clock, no real waiting
     assert any("measured 80 samples/s" in a for a in announced)
+    # Fed once a frame (25/s), three or four rows at a time, not once a sample.
+    assert 3 <= sum(calls) / len(calls) <= 4.2 and sum(calls) >= 12 * 80
+
+
+def test_frame_batcher_releases_rows_once_a_frame():
+    from firmware.block import Block
+    from firmware.live import FrameBatcher
+    b = FrameBatcher(0.04, rate_hz=80.0)
+    released = [b.add(Block.from_rows([i / 80], [[i]])) for i in range(10)]
+    sizes = [len(r) for r in released if r is not None]
+    assert sizes[0] == 1 and all(3 <= s <= 4 for s in sizes[1:])
+    assert sum(sizes) + len(b.flush() or []) == 10
 
 
 def test_rate_report_explains_a_slow_board():
