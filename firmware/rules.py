@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.filters.vec import edges, ffill, latch
+from firmware.filters.vec import ROW_PATH_ROWS, edges, ffill, latch
+
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class OverBandRule:
         self.active = False
 
     def process(self, t_s: np.ndarray, force_n: np.ndarray) -> list[Event]:
+        if len(t_s) <= ROW_PATH_ROWS:
+            return self._rows(t_s.tolist(), force_n.tolist())
         if not self.active and not (force_n > self.hi_n).any():
             return []  # the usual case, checked cheaply
         on = force_n > self.hi_n
@@ -63,6 +66,16 @@ class OverBandRule:
         state, new = latch(on, off, self.active)
         events = _edge_events(self.name, t_s, state, self.active)
         self.active = bool(new)
+        return events
+
+    def _rows(self, times: list[float], forces: list[float]) -> list[Event]:
+        """A few live rows in plain Python: the same latch as ``process``."""
+        events = []
+        for t, f in zip(times, forces):
+            on = True if f > self.hi_n else False if not f > self.off_n else self.active
+            if on != self.active:
+                events.append(Event(t, self.name, "start" if on else "end"))
+                self.active = on
         return events
 
     def finish(self, t_s: float) -> list[Event]:
@@ -100,6 +113,8 @@ class OnKnotRule:
 
     def process(self, t_s: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> list[Event]:
         d = self.distance_mm(x_mm, y_mm)
+        if len(t_s) <= ROW_PATH_ROWS:
+            return self._rows(t_s.tolist(), d.tolist())
         if not self.in_zone and not (d <= self.zone_mm).any():
             return []  # nowhere near the knot: nothing can start, nothing is running
         inside, new_in = latch(d <= self.zone_mm, ~(d <= self.zone_mm + self.exit_margin_mm), self.in_zone)
@@ -109,6 +124,21 @@ class OnKnotRule:
         events = _edge_events(self.name, t_s, dwelling, self.active)
         self.in_zone = bool(new_in)
         self.active = bool(dwelling[-1]) if len(t_s) else self.active
+        return events
+
+    def _rows(self, times: list[float], distances: list[float]) -> list[Event]:
+        """A few live rows in plain Python: the same zone latch and dwell clock."""
+        events = []
+        exit_mm = self.zone_mm + self.exit_margin_mm
+        for t, d in zip(times, distances):
+            inside = True if d <= self.zone_mm else False if not d <= exit_mm else self.in_zone
+            if inside and not self.in_zone:
+                self.t_enter = t
+            self.in_zone = inside
+            dwelling = inside and t - self.t_enter >= self.dwell_s - 1e-9
+            if dwelling != self.active:
+                events.append(Event(t, self.name, "start" if dwelling else "end"))
+                self.active = dwelling
         return events
 
     def finish(self, t_s: float) -> list[Event]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.filters.vec import ffill
+from firmware.filters.vec import ROW_PATH_ROWS, ffill
 
 WINDOW = 5
 #: Compare-exchange pairs of an optimal 5-input sorting network (9 comparators).
@@ -40,8 +40,6 @@ def median5(columns: list[np.ndarray]) -> np.ndarray:
     return sort5(columns)[2]
 
 
-#: Blocks up to this many rows take the plain-Python path when they can.
-ROW_PATH_ROWS = 8
 #: Up to this many new readings, windows are gathered and sorted with np.sort.
 SMALL_BLOCK = 64
 _WINDOW_INDEX: dict[tuple[int, int], np.ndarray] = {}

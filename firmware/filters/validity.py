@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.filters.vec import ffill, latch
+from firmware.filters.vec import ROW_PATH_ROWS, ffill, latch
 
-#: Blocks up to this many rows take the plain-Python path when they can.
-ROW_PATH_ROWS = 8
 
 
 class FaultDetector:

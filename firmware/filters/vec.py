@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Blocks of up to this many rows (live: what arrived since the last frame) take
+#: the stages' plain-Python paths, where numpy's cost per call would dominate.
+#: Both paths give the same numbers; tests feed every block size to hold them to it.
+ROW_PATH_ROWS = 8
+
 
 def last_true_index(mask: np.ndarray) -> np.ndarray:
     """For each position along axis 0, the index of the last True at or before it; -1 if none."""

@@ -17,10 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from firmware.filters.vec import ffill
+from firmware.filters.vec import ROW_PATH_ROWS, ffill
 
-#: Blocks up to this many rows take the plain-Python path when they can.
-ROW_PATH_ROWS = 8
 
 
 class ZeroTracker:
