@@ -23,11 +23,25 @@ class StoreError(ValueError):
     """A stored file that cannot be read or written; ``str()`` is one line."""
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any, mode: int = 0o644) -> None:
+def write_json_atomic(path: str | os.PathLike, data: Any, mode: int | None = 0o644) -> None:
     """Replace ``path`` with ``data`` as JSON, atomically and durably."""
-    path = Path(path)
     text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text, mode, make_parents=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, mode: int | None = None,
+                      make_parents: bool = False) -> None:
+    """Replace ``path`` with ``text``: temp file, fsync, rename, fsync the folder.
+
+    ``mode`` None gives an ordinary file (0666 less the umask), not mkstemp's 0600.
+    """
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibration.files import write_text_atomic
 from firmware.block import MISSING
 from firmware.filterloop import FilterOutput, FilterSettings
 from firmware.monitor import Monitor, WatchSettings
@@ -115,17 +114,4 @@ def write_trace(path: str, out: FilterOutput) -> None:
             format_column(out.x_mm, "%.2f"), format_column(out.y_mm, "%.2f"),
             np.where(out.any_fault, "1", "0")]
     body = "t_s,force_n,x_mm,y_mm,fault\n" + join_rows(cols)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".trace-", dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomic(path, body)
