@@ -5,7 +5,9 @@ rolls short strokes on the tissue around a knot. ``Person.advance(t_s)``
 returns, for a run of sample times, the TRUE total force on the platform and
 the TRUE point where it acts, in platform millimetres (NaN while nothing is on
 the platform). ``Person.steer(command, t_s, ...)`` changes what the person does
-from ``t_s`` on.
+from ``t_s`` on. For calibrating the platform, ``clear_platform`` takes
+everyone and everything off it (and stops the autopilot) and ``place_mass``
+/ ``remove_mass`` put a static known mass at a point, alone or with the person.
 
 Numbers follow DESIGN.md: about 30-35 % of body weight on the roller while
 rolling, peaks 50-55 % when pressing too hard, a self-chosen cadence of about
@@ -26,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from calibration.platform_cal import STANDARD_GRAVITY_MS2
+
 G_MS2 = 9.81
 #: The person keeps every stroke at least this far from the knot (the no-go zone is 50.8 mm).
 KNOT_CLEARANCE_MM = 55.0
@@ -42,6 +46,7 @@ CHANNELS = {
     "move_onto_knot": "motion", "move_off_knot": "motion", "pass_through_knot": "motion",
     "lift_off": "presence", "lie_down": "presence",
     "set_knot": "config", "set_body_mass": "config", "autopilot": "config",
+    "clear_platform": "presence", "place_mass": "load", "remove_mass": "load",
 }
 COMMANDS = tuple(CHANNELS)
 
@@ -211,6 +216,8 @@ class Person:
         self._on_knot = Track(0.0)
         self._steady = Track(0.0)  # 1: force held at the level even while rolling
         self._knot_x, self._knot_y = Track(knot_x_mm), Track(knot_y_mm)
+        # A static load (a calibration mass) and where it stands.
+        self._static_n, self._static_x, self._static_y = Track(0.0), Track(0.0), Track(0.0)
         self._strokes = _Strokes(self.seed, self.cadence_spm, lateral)
         self._t_done = -math.inf
         self._n_advances = 0
@@ -269,7 +276,8 @@ class Person:
         return self._knot_x.target_at(t_s), self._knot_y.target_at(t_s)
 
     def _tracks(self):
-        return (self._presence, self._share, self._mass, self._on_knot, self._steady, self._knot_x, self._knot_y)
+        return (self._presence, self._share, self._mass, self._on_knot, self._steady, self._knot_x, self._knot_y,
+                self._static_n, self._static_x, self._static_y)
 
     def _evaluate(self, t: np.ndarray) -> PersonSample:
         dx, dy, stroke_factor = self._strokes(t)
@@ -281,11 +289,26 @@ class Person:
         force = np.maximum(force, 0.0)
         x = self._knot_x(t) + (1.0 - on) * dx + on * sway_x
         y = self._knot_y(t) + ((1.0 - on) * dy + on * sway_y if self.lateral else 0.0)
+        force, x, y = self._add_static_load(t, force, x, y)
         unloaded = force <= 1e-9
         force[unloaded] = 0.0
         x = np.where(unloaded, np.nan, x)
         y = np.where(unloaded, np.nan, y)
         return PersonSample(t, force, x, y)
+
+    def _add_static_load(self, t: np.ndarray, force, x, y):
+        """The person's force and point combined with a placed mass (unchanged when there is none)."""
+        static = self._static_n(t)
+        if not np.any(static > 0):
+            return force, x, y
+        sx, sy = self._static_x(t), self._static_y(t)
+        total = force + static
+        safe = np.where(total > 0, total, 1.0)
+        person_x = np.where(force > 0, x, 0.0)
+        person_y = np.where(force > 0, y, 0.0)
+        cx = np.where(static > 0, (force * person_x + static * sx) / safe, x)
+        cy = np.where(static > 0, (force * person_y + static * sy) / safe, y)
+        return total, cx, cy
 
     # -- commands ------------------------------------------------------------
 
@@ -379,6 +402,28 @@ class Person:
 
     def _do_set_body_mass(self, t_s, rng, mass_kg):
         self._mass.set(t_s, _check_mass(mass_kg), 0.5)
+
+    def _do_clear_platform(self, t_s, rng, ramp_s=0.2):
+        """Nobody and nothing on the platform, and it stays that way (autopilot off)."""
+        ramp = _ramp(ramp_s, rng, 0, 0)
+        self._presence.set(t_s, 0.0, ramp)
+        self._static_n.set(t_s, 0.0, ramp)
+        self._next_episode_s = math.inf
+
+    def _do_place_mass(self, t_s, rng, mass_kg, x_mm, y_mm, ramp_s=0.3):
+        """A static mass at (x, y) mm from ``t_s`` on (a mass already there is moved, not added)."""
+        mass_kg = float(mass_kg)
+        if not (math.isfinite(mass_kg) and 0.0 < mass_kg <= 500.0):
+            raise ValueError(f"a placed mass must be more than 0 and at most 500 kg, not {mass_kg}")
+        x_mm, y_mm = float(x_mm), float(y_mm)
+        if not (math.isfinite(x_mm) and math.isfinite(y_mm)):
+            raise ValueError("a placed mass needs a finite position")
+        self._static_x.set(t_s, x_mm)
+        self._static_y.set(t_s, y_mm)
+        self._static_n.set(t_s, mass_kg * STANDARD_GRAVITY_MS2, _ramp(ramp_s, rng, 0, 0))
+
+    def _do_remove_mass(self, t_s, rng, ramp_s=0.3):
+        self._static_n.set(t_s, 0.0, _ramp(ramp_s, rng, 0, 0))
 
     def _do_autopilot(self, t_s, rng, on=True):
         self._next_episode_s = t_s + rng.uniform(5.0, 15.0) if on else math.inf

@@ -1,0 +1,181 @@
+"""Run the platform calibration against any Source: sample each step, show progress, check.
+
+``PlatformCalibrationRun`` holds the steps (tare, then the known mass at the
+centre and over each cell) and, for each, samples the source for a window
+(about 3 s at 80/s, after a short settling time) while reporting progress
+("tare: 2.0 s left, steady to +/-0.3 N"), then hands the readings to the pure
+procedures of ``calibration.platform_cal``, which accept or refuse them. A
+refused step can be repeated. ``finish()`` fits the sensitivities and checks
+the centre of pressure; nothing is stored here.
+
+``run_calibration`` runs every step in order, calling ``before(step)`` (to
+tell the person what to do and wait) and ``place(step)`` (to steer a
+simulator) first. ``sim_placer`` steers a ``SimulatedPlatform`` to what each
+step asks for. Time comes from the injected ``clock`` and ``sleep``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from calibration.platform import CalibrationError, PlatformCalibration
+from calibration.platform_cal import (LIMITS, Limits, Placement, ScaleResult, WindowStats, check_layout,
+                                      check_mass_kg, fit_scale, placement_change, placements, spread_n, tare,
+                                      window_stats)
+from firmware.sources.base import Source
+
+#: Used to show spreads in newtons when nothing better is known about the cells.
+NOMINAL_COUNTS_PER_NEWTON = 1000.0
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: ``kind`` "tare" or "place"; ``placement`` for "place"; ``label`` for progress lines."""
+
+    kind: str
+    placement: Placement | None
+    label: str
+    instruction: str
+
+
+def make_steps(cells_xy, mass_kg: float) -> list[Step]:
+    steps = [Step("tare", None, "tare", "Clear the platform and keep it still")]
+    for p in placements(cells_xy):
+        label = "centre" if p.cell is None else f"cell {p.cell}"
+        what = "Put" if not steps[1:] else "Move"
+        steps.append(Step("place", p, label, f"{what} the {mass_kg:g} kg mass {p.label} and let go"))
+    return steps
+
+
+class PlatformCalibrationRun:
+    """The state of one calibration: steps done so far and their readings.
+
+    ``reference``: the calibration believed so far (default: the source's);
+    its sensitivities turn spreads into newtons and, unless ``check_loaded``
+    is False or it is marked ``uncalibrated``, its offsets reveal a loaded
+    platform at tare.
+    """
+
+    def __init__(self, source: Source, cells_xy, mass_kg: float, *, reference: PlatformCalibration | None = None,
+                 check_loaded: bool = True, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None,
+                 window_s: float = 3.0, settle_s: float = 0.5, limits: Limits = LIMITS) -> None:
+        self.cells_xy = check_layout(cells_xy)
+        if len(self.cells_xy) != source.n_cells:
+            raise CalibrationError(f"the geometry has {len(self.cells_xy)} cells but the platform reads "
+                                   f"{source.n_cells}: choose a matching preset")
+        self.mass_kg = check_mass_kg(mass_kg)
+        self.source, self.clock, self.sleep = source, clock, sleep
+        self.progress = progress or (lambda text: None)
+        self.window_s, self.settle_s, self.limits = float(window_s), float(settle_s), limits
+        reference = source.platform if reference is None else reference
+        if reference is not None and reference.n_cells != source.n_cells:
+            reference = None
+        self.cpn_guess = np.array([c.counts_per_newton for c in reference.cells] if reference else
+                                  [NOMINAL_COUNTS_PER_NEWTON] * source.n_cells, dtype=np.float64)
+        usable = reference is not None and check_loaded and not reference.extra.get("uncalibrated")
+        self.stored_offsets = [c.offset for c in reference.cells] if usable else None
+        self.steps = make_steps(self.cells_xy, self.mass_kg)
+        self.offsets: tuple[float, ...] | None = None
+        self._tare_stats: WindowStats | None = None
+        self._changes: dict[int, tuple[Placement, np.ndarray]] = {}
+
+    def do(self, step: Step) -> WindowStats:
+        """Sample for ``step`` and check it; raises ``Refused`` (the step may be repeated)."""
+        if step.kind == "tare":
+            stats = self.sample(step.label)
+            self.offsets = tare(stats, self.cpn_guess, self.stored_offsets, self.limits)
+            self._tare_stats = stats
+            self._changes.clear()
+            return stats
+        if self._tare_stats is None:
+            raise CalibrationError("tare the platform before placing the mass")
+        stats = self.sample(step.label)
+        delta = placement_change(step.placement, stats, self._tare_stats, self.cells_xy, self.cpn_guess,
+                                 self.limits)
+        self._changes[self.steps.index(step)] = (step.placement, delta)
+        return stats
+
+    def finish(self) -> ScaleResult:
+        """Fit and check the sensitivities once every step is done; raises ``Refused``."""
+        missing = [s.label for i, s in enumerate(self.steps) if s.kind == "place" and i not in self._changes]
+        if self.offsets is None or missing:
+            raise CalibrationError(f"calibration not finished: {', '.join(missing) or 'tare'} still to do")
+        changes = [self._changes[i] for i in sorted(self._changes)]
+        return fit_scale(self.cells_xy, self.offsets, changes, self.mass_kg, self.source.platform.rate_hz,
+                         self.limits)
+
+    def sample(self, label: str) -> WindowStats:
+        """Rows over ``settle_s + window_s`` of the clock; only those after the settling count."""
+        self.source.read()  # drop what arrived while the person was getting ready
+        poll_s = float(getattr(self.source, "poll_interval_s", 0.0))
+        t0 = self.clock()
+        total_s = self.settle_s + self.window_s
+        kept: list[np.ndarray] = []
+        next_report_s = 0.0
+        while True:
+            elapsed_s = self.clock() - t0
+            if elapsed_s >= total_s or self.source.finished:
+                break
+            block = self.source.read()
+            if elapsed_s >= self.settle_s and len(block):
+                kept.append(block.raw)
+            if elapsed_s >= next_report_s:
+                self.progress(self._progress_line(label, total_s - elapsed_s, kept))
+                next_report_s += PROGRESS_EVERY_S
+            if poll_s > 0:
+                self.sleep(poll_s)
+        raw = np.concatenate(kept) if kept else np.empty((0, self.source.n_cells), dtype=np.int64)
+        stats = window_stats(raw)
+        self.progress(self._progress_line(label, 0.0, kept, stats))
+        return stats
+
+    def _progress_line(self, label: str, left_s: float, kept, stats: WindowStats | None = None) -> str:
+        if stats is None and sum(len(r) for r in kept) >= 5:
+            stats = window_stats(np.concatenate(kept))
+        spread = None
+        if stats is not None:
+            s = spread_n(stats, self.cpn_guess)
+            spread = float(np.nanmax(s)) if np.any(np.isfinite(s)) else None
+        steady = "settling" if spread is None else f"steady to \u00b1{spread:.1f} N"
+        return f"{label}: {max(left_s, 0.0):.1f} s left, {steady}"
+
+
+def run_calibration(source: Source, cells_xy, mass_kg: float, *, before: Callable[[Step], None] | None = None,
+                    place: Callable[[Step], None] | None = None, **options) -> ScaleResult:
+    """Every step in order (``before`` then ``place`` then sampling), then the fit; raises ``Refused``."""
+    run = PlatformCalibrationRun(source, cells_xy, mass_kg, **options)
+    for step in run.steps:
+        if before is not None:
+            before(step)
+        if place is not None:
+            place(step)
+        run.do(step)
+    return run.finish()
+
+
+def sim_placer(source, mass_kg: float) -> Callable[[Step], None]:
+    """Steer a ``SimulatedPlatform`` as each step asks: clear it, or put the mass there.
+
+    Positions go by role (the centre, over cell i) on the simulator's TRUE
+    cells, so the geometry entered may differ from the simulator's.
+    """
+    true_xy = [(c.x_mm, c.y_mm) for c in source.true_platform.cells]
+
+    def place(step: Step) -> None:
+        if step.kind == "tare":
+            source.steer("clear_platform")
+            return
+        p = step.placement
+        if p.cell is None:
+            x, y = float(np.mean([q[0] for q in true_xy])), float(np.mean([q[1] for q in true_xy]))
+        else:
+            x, y = true_xy[p.cell]
+        source.steer("place_mass", mass_kg=mass_kg, x_mm=x, y_mm=y)
+
+    return place
