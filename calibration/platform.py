@@ -19,6 +19,10 @@ from typing import Any
 RAW_MIN = -(1 << 23)
 RAW_MAX = (1 << 23) - 1
 MAX_CELLS = 4
+#: Plausible sensitivities: an HX711 at gain 128 gives about 1.5 nV a count, so
+#: real load cells land between a few and some ten thousand counts per newton.
+MIN_COUNTS_PER_NEWTON = 0.5
+MAX_COUNTS_PER_NEWTON = 1e6
 
 
 class CalibrationError(ValueError):
@@ -100,8 +104,10 @@ class PlatformCalibration:
                 if not _is_number(v) or not math.isfinite(v):
                     raise CalibrationError(f"platform.cells[{i}].{key} must be a finite number")
                 values[key] = float(v)
-            if values["counts_per_newton"] == 0:
-                raise CalibrationError(f"platform.cells[{i}].counts_per_newton must not be zero")
+            if not MIN_COUNTS_PER_NEWTON <= abs(values["counts_per_newton"]) <= MAX_COUNTS_PER_NEWTON:
+                raise CalibrationError(
+                    f"platform.cells[{i}].counts_per_newton must be {MIN_COUNTS_PER_NEWTON:g} to "
+                    f"{MAX_COUNTS_PER_NEWTON:g} counts per newton in size (negative when load lowers the count)")
             if not RAW_MIN <= values["offset"] <= RAW_MAX:
                 raise CalibrationError(f"platform.cells[{i}].offset is outside the 24-bit range")
             cells.append(Cell(**values))

@@ -19,7 +19,7 @@ import numpy as np
 from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
 from firmware.block import MISSING, Block
 from firmware.filters.lowpass import LowPass
-from firmware.filters.spike import SpikeFilter
+from firmware.filters.spike import WINDOW as SPIKE_WINDOW, SpikeFilter
 from firmware.filters.validity import FaultDetector
 from firmware.filters.zero import ZeroTracker
 
@@ -77,20 +77,21 @@ class FilterLoop:
         self._has_position = platform.position_dims > 0
         n, rate = platform.n_cells, platform.rate_hz
         self.spike = SpikeFilter(s.spike_tol_n * np.abs(cpn))
-        self.faults = FaultDetector(n, rate, stale_s=s.stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
+        # The spike filter needs five readings before it accepts one: at 10 samples/s
+        # that is longer than stale_s, and a healthy start must not look stale.
+        stale_s = max(s.stale_s, (SPIKE_WINDOW + 0.5) / rate)
+        self.faults = FaultDetector(n, rate, stale_s=stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
         # With no stored zero to compare against, the start is always taken as unloaded.
         rezero_limit_n = float("inf") if platform.extra.get("uncalibrated") else s.rezero_limit_n
         self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
                                 rezero_limit_n=rezero_limit_n, unloaded_n=s.unloaded_n,
                                 tau_s=s.zero_tau_s, limit_n=s.zero_limit_n)
         self.lowpass = LowPass(n, rate, s.lowpass_hz)
-        self.rows_seen = 0
         self._last_t_s = -np.inf
 
     def reset(self) -> None:
         for stage in (self.spike, self.faults, self.zero, self.lowpass):
             stage.reset()
-        self.rows_seen = 0
         self._last_t_s = -np.inf
         self._primed = False
 
@@ -110,11 +111,15 @@ class FilterLoop:
         fault = self.faults.process(t_s, raw, valid, accepted)
         zero = self.zero.process(t_s, clean, accepted)
         cell_n = (clean - zero) / self._cpn_col
+        unread = None
         if not primed:
-            cell_n[np.isnan(cell_n)] = 0.0  # nothing read yet: no force
-            self._primed = n > 0 and not np.isnan(clean[:, -1]).any()
+            unread = np.isnan(cell_n)
+            cell_n[unread] = 0.0  # the low-pass must not see NaN; those rows are blanked below
+            self._primed = n > 0 and not unread[:, -1].any()
         cell_n = self.lowpass.process(cell_n)
         force_n = _sum_rows(cell_n)
+        if unread is not None:
+            force_n[np.logical_or.reduce(unread, axis=0)] = np.nan  # no reading yet: unknown, not 0 N
         any_fault = np.logical_or.reduce(fault, axis=0)
         if any_fault.any():
             force_n[any_fault] = np.nan
@@ -124,7 +129,6 @@ class FilterLoop:
         else:
             # A reading counts as rejected once the spike filter is warm and turned it away.
             rejected = (raw != MISSING) & ~accepted & ~np.isnan(clean)
-        self.rows_seen += n
         return FilterOutput(t_s, force_n, x_mm, y_mm, cell_n.T, fault.T, rejected.T)
 
     def _check_times(self, t_s: np.ndarray) -> None:

@@ -78,7 +78,10 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
     """Run until ``seconds`` of samples have passed, the source ends, or Ctrl-C."""
     monitor = Monitor(source.platform, watch)
     tty = bool(out and out.isatty())
-    knot = f", knot at {watch.knot.x_mm:g} mm" if watch.knot else ""
+    knot = ""
+    if watch.knot:
+        y = "" if watch.knot.y_mm is None else f",{watch.knot.y_mm:g}"
+        knot = f", knot at {watch.knot.x_mm:g}{y} mm"
     announce(f"watching {source.n_cells} cell(s) from the {source.kind} source; band "
              f"{watch.band_lo_n:g}-{watch.band_hi_n:g} N{knot}; Ctrl-C stops")
     # Sources that do not wait for the hardware are polled once a frame; rows from

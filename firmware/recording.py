@@ -35,6 +35,8 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RAW = r"-?\d{1,8}"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ODD_CHARACTER = re.compile(r"[^0-9,.\n-]")
+#: A point in a raw column, or more digits than a 24-bit count has: the careful path decides.
+_NOT_PLAIN_COUNT = re.compile(r",[^,\n]*\.|,-?\d{9}")
 #: Refuse files that would not fit comfortably in memory (about 40 hours at 80/s).
 MAX_BYTES = 512 * 1024 * 1024
 
@@ -92,7 +94,11 @@ def _read_text(path: str | os.PathLike) -> str:
         raise RecordingError(path, line, "not UTF-8 text, so not a knotcoach recording") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    return text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n")
+    if "\r" in text:
+        line = text[: text.index("\r")].count("\n") + 1
+        raise RecordingError(path, line, "lines must end in \\n or \\r\\n (this file uses a bare \\r)")
+    return text
 
 
 def _split_head(text: str) -> tuple[list[str], int]:
@@ -172,9 +178,10 @@ def _parse_body(path, body: str, n_cells: int, first_line: int) -> Block:
     if bad.any():
         i = int(np.argmax(bad.any(axis=1)))
         raise RecordingError(path, first_line + i, f"raw values must be within {RAW_MIN}..{RAW_MAX}")
-    bad_t = ~np.isfinite(t_s)
+    bad_t = ~(np.isfinite(t_s) & (t_s >= 0))
     if bad_t.any():
-        raise RecordingError(path, first_line + int(np.argmax(bad_t)), "t_s must be a finite number")
+        raise RecordingError(path, first_line + int(np.argmax(bad_t)),
+                             "t_s must be a finite number of seconds since the start, not negative")
     not_increasing = np.diff(t_s) <= 0
     if not_increasing.any():
         i = int(np.argmax(not_increasing)) + 1
@@ -186,7 +193,7 @@ def _parse_body(path, body: str, n_cells: int, first_line: int) -> Block:
 def _fast_table(body: str, n_cells: int) -> np.ndarray | None:
     """The whole body parsed by numpy's C reader, or None if it is not plainly
     digits, signs, points, commas and newlines in the expected shape."""
-    if _ODD_CHARACTER.search(body) or "\n\n" in body:
+    if _ODD_CHARACTER.search(body) or _NOT_PLAIN_COUNT.search(body) or "\n\n" in body:
         return None
     filled = body.replace(",,", ",nan,").replace(",,", ",nan,").replace(",\n", ",nan\n")
     if filled.endswith(","):
@@ -268,7 +275,8 @@ class RecordingWriter:
     """Write a recording as rows arrive; the file appears under its name at close.
 
     Rows go to ``NAME.part`` first and are renamed on ``close()``, so a crash
-    leaves a ``.part`` file rather than a truncated file that looks complete.
+    or an error leaves a ``.part`` file rather than a truncated file that
+    looks complete.
     """
 
     def __init__(self, path: str | os.PathLike, platform: PlatformCalibration, meta: dict[str, Any] | None = None):
@@ -294,20 +302,22 @@ class RecordingWriter:
             self._file.write(format_rows(block).encode("utf-8"))
             self.rows += len(block)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Finish the file; with ``complete`` False (a failure) leave it as ``NAME.part``."""
         if self._file is None:
             return
         self._file.close()
         if self._file is not self._raw:
             self._raw.close()
         self._file = None
-        os.replace(self._part, self.path)
+        if complete:
+            os.replace(self._part, self.path)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
 
 
 def write_recording(path, platform: PlatformCalibration, block: Block, meta: dict[str, Any] | None = None) -> None:

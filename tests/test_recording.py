@@ -77,7 +77,7 @@ BAD = [
     (EXAMPLE.replace("# platform", "# plat form"), 2, "metadata lines"),
     ("\n".join(l for l in EXAMPLE.split("\n") if "platform" not in l), 3, "'# platform: {...}' line is missing"),
     (EXAMPLE.replace('{"rate_hz": 80,', '{"rate_hz": 80'), 2, "not valid JSON"),
-    (EXAMPLE.replace('"counts_per_newton": 398.0', '"counts_per_newton": 0'), 2, "must not be zero"),
+    (EXAMPLE.replace('"counts_per_newton": 398.0', '"counts_per_newton": 0'), 2, "counts_per_newton must be 0.5 to"),
     (EXAMPLE.replace("t_s,c0,c1", "t_s,c0"), 4, "column header"),
     (EXAMPLE.replace("0.0125,81236,", "0.0125,81236"), 6, "expected 3 fields"),
     (EXAMPLE.replace("0.0125,81236,", "0.0125,81x36,"), 6, "not a whole number"),
@@ -117,3 +117,31 @@ def test_unusual_but_valid_numbers_take_the_careful_path(tmp_path):
 def test_decimal_counts_are_refused(tmp_path):
     with pytest.raises(RecordingError, match="line 6|:6: raw value '81236.5'"):
         read_recording(write(tmp_path, EXAMPLE.replace("0.0125,81236,", "0.0125,81236.5,")))
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (EXAMPLE.replace("0.0125,81236,", "0.0125,81236.,"), 6, "raw value '81236.'"),
+    (EXAMPLE.replace("0.0125,81236,", "0.0125,000081236,"), 6, "raw value '000081236'"),
+    (EXAMPLE.replace("0.0000,", "-0.5000,"), 5, "not negative"),
+    (EXAMPLE.replace("\n", "\r"), 1, "bare \\r"),
+    (EXAMPLE.replace('"counts_per_newton": 398.0', '"counts_per_newton": 1e-300'), 2, "counts per newton"),
+])
+def test_fast_and_careful_readers_agree_on_what_is_wrong(tmp_path, text, line, message):
+    with pytest.raises(RecordingError) as info:
+        read_recording(write(tmp_path, text))
+    assert info.value.line == line and message in str(info.value)
+
+
+def test_byte_order_mark_and_eight_digit_counts_are_fine(tmp_path):
+    rec = read_recording(write(tmp_path, "\ufeff" + EXAMPLE.replace("81240,", "00081240,")))
+    assert rec.block.raw[0, 0] == 81240
+
+
+def test_writer_keeps_a_part_file_when_recording_fails(tmp_path):
+    platform = PlatformCalibration((Cell(0, 0, 0, 400.0),))
+    out = tmp_path / "r.csv"
+    with pytest.raises(RuntimeError):
+        with RecordingWriter(out, platform) as w:
+            w.write(Block.from_rows([0.0], [[1]]))
+            raise RuntimeError("the source died")
+    assert not out.exists() and (tmp_path / "r.csv.part").exists()

@@ -40,7 +40,6 @@ class FaultDetector:
         self._t_bad = np.full(n, -np.inf)        # time of the last bad row
         self._fault = np.zeros(n, dtype=bool)
         self._prev_value = np.full(n, np.nan)    # last valid raw value
-        # Whether each of the last k-1 valid readings equalled the one before (right-aligned).
         # Per cell, whether each of the last k-1 valid readings equalled the one
         # before (oldest first), as plain lists: the live path touches them per reading.
         self._eq: list[list[int]] = [[] for _ in range(n)]

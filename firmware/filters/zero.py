@@ -117,10 +117,8 @@ class ZeroTracker:
         if not unloaded.any():  # someone is on the platform: nothing to track
             self._t_loaded = t_s[-1]
             return self._zero_col
-        steady = np.zeros(len(t_s), dtype=bool)
-        if unloaded.any():
-            t_loaded, _ = ffill(t_s, ~unloaded, self._t_loaded)
-            steady = unloaded & (t_s - t_loaded >= self.settle_s)
+        t_loaded, _ = ffill(t_s, ~unloaded, self._t_loaded)
+        steady = unloaded & (t_s - t_loaded >= self.settle_s)
         if not unloaded.all():
             self._t_loaded = t_s[np.flatnonzero(~unloaded)[-1]]
         rows = np.flatnonzero(steady)

@@ -156,6 +156,7 @@ class HX711Source(Source):
 
         self.platform = platform
         self._clock = clock
+        self._t0 = float(clock())  # rows carry seconds since the source opened
         self._clock_ns = clock_ns
         self._sleep = sleep
         self._poll_s = float(poll_s)
@@ -217,7 +218,7 @@ class HX711Source(Source):
                 break
             if not progressed:
                 self._sleep(self._poll_s)
-        t_s = float(self._clock())
+        t_s = float(self._clock()) - self._t0
         raw = np.array([[MISSING if v is None else v for v in values]], dtype=np.int64)
         return Block(np.array([t_s], dtype=np.float64), raw)
 
