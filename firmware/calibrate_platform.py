@@ -31,6 +31,8 @@ from firmware.sources.base import Source
 #: Used to show spreads in newtons when nothing better is known about the cells.
 NOMINAL_COUNTS_PER_NEWTON = 1000.0
 PROGRESS_EVERY_S = 0.5
+#: Sampling has no hurry: rows pile up in the source between polls.
+POLL_MIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def make_steps(cells_xy, mass_kg: float) -> list[Step]:
     for p in placements(cells_xy):
         label = "centre" if p.cell is None else f"cell {p.cell}"
         what = "Put" if not steps[1:] else "Move"
-        steps.append(Step("place", p, label, f"{what} the {mass_kg:g} kg mass {p.label} and let go"))
+        steps.append(Step("place", p, label, f"{what} the {mass_kg:.3g} kg mass {p.label} and let go"))
     return steps
 
 
@@ -113,7 +115,8 @@ class PlatformCalibrationRun:
     def sample(self, label: str) -> WindowStats:
         """Rows over ``settle_s + window_s`` of the clock; only those after the settling count."""
         self.source.read()  # drop what arrived while the person was getting ready
-        poll_s = float(getattr(self.source, "poll_interval_s", 0.0))
+        poll_s = float(getattr(self.source, "poll_interval_s", 0.0))  # 0: read() waits for a row itself
+        poll_s = max(poll_s, POLL_MIN_S) if poll_s > 0 else 0.0
         t0 = self.clock()
         total_s = self.settle_s + self.window_s
         kept: list[np.ndarray] = []
