@@ -276,7 +276,8 @@ class _Session:
         except ProcedureError as e:
             _write(self.out, f"\n  {e}\n")
             return
-        _write(self.out, ("\r" if self.tty else "") + f"  marked {rating:g}/10 at {mark.force_n:.0f} N".ljust(78) + "\n")
+        text = f"  marked {rating:g}/10 at {mark.force_n:.0f} N"
+        _write(self.out, ("\r" if self.tty else "") + text.ljust(78) + "\n")
 
     def _show(self) -> None:
         proc = self.proc
