@@ -144,8 +144,8 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
     out = sys.stdout if out is None else out
     terminal = TerminalKeys() if keys is None else None
     keys = terminal if keys is None else keys
-    simulated = source.kind == "simulated" and not args.manual
-    if terminal is not None and not terminal.usable and not simulated:
+    simulated = source.kind == "simulated" and hasattr(source, "steer")
+    if terminal is not None and not terminal.usable and not (simulated and not args.manual):
         source.close()
         raise InputError("tapping the marks needs a keyboard: run this in a terminal")
     bw_n = args.body_kg * G_MS2
@@ -155,7 +155,8 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
                 "Press q to stop at once (nothing is saved).\n")
     try:
         with source, (terminal or contextlib.nullcontext()):
-            session = _Session(source, proc, keys, out, args.seed if simulated else None, args.body_kg)
+            session = _Session(source, proc, keys, out, args.seed if simulated else None, args.body_kg,
+                               auto_tap=not args.manual)
             stopped = session.run(sleep)
     except KeyboardInterrupt:
         _write(out, "\nStopped. Nothing was saved.\n")
@@ -210,13 +211,14 @@ def _finish(store, person, region, proc, source_kind, out, now_iso) -> int:
 class _Session:
     """Runs the procedure on a live source: samples in, taps in, a pacer bar out."""
 
-    def __init__(self, source, proc: ScaleProcedure, keys, out, sim_seed: int | None, body_kg: float) -> None:
+    def __init__(self, source, proc: ScaleProcedure, keys, out, sim_seed: int | None, body_kg: float,
+                 auto_tap: bool = True) -> None:
         from firmware.filterloop import FilterLoop
 
         self.source, self.proc, self.keys, self.out = source, proc, keys, out
         self.loop = FilterLoop(source.platform)
         self.tty = bool(getattr(out, "isatty", lambda: False)())
-        self.perceiver = None
+        self.perceiver, self.auto_tap = None, auto_tap
         self._steered_ramp = False
         self._last_shown_s = -math.inf
         self._phase_shown = None
@@ -257,14 +259,14 @@ class _Session:
             self._simulated_taps()
 
     def _simulated_taps(self) -> None:
-        """The simulated person follows the pacer and taps when they feel each rating."""
+        """The simulated person follows the pacer and (unless --manual) taps when they feel each rating."""
         proc, truth = self.proc, self.source.last_truth
         if proc.phase in (RAMPING, HOLDING) and not self._steered_ramp:
             self._steered_ramp = True
             left_s = max(proc.ramp_s * (1.0 - (proc.target_n - proc.start_n) / (proc.top_n - proc.start_n)), 0.0)
             self.source.steer("set_force", force_n=self.perceiver.pressing_n(proc.top_n), ramp_s=left_s, steady=True)
         for t_s, force_n in zip(truth.t_s.tolist(), truth.force_n.tolist()):
-            if proc.phase != WAITING and self.perceiver.step(t_s, force_n, proc.next_rating):
+            if self.auto_tap and proc.phase != WAITING and self.perceiver.step(t_s, force_n, proc.next_rating):
                 self._tap(min(t_s, proc.t_s))
         if proc.finished:
             self.source.steer("set_force", force_n=proc.start_n, ramp_s=2.0, steady=True)

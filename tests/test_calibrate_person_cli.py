@@ -66,7 +66,9 @@ def test_manual_taps_with_enter(tmp_path):
     rc, text = _run(_args(tmp_path, "--manual", "--marks", "3,6"), keys=keys)
     assert rc == 0 and "marked 3/10" in text and "marked 6/10" in text
     marks = ProfileStore(tmp_path).load("alex", "calf").current.marks
-    assert [m.rating for m in marks] == [3.0, 6.0] and marks[0].force_n < marks[1].force_n
+    assert [m.rating for m in marks] == [3.0, 6.0]
+    # the simulated person still follows the pacer (about 20 N/s here): the taps 8 s apart differ by ~160 N
+    assert 120 < marks[1].force_n - marks[0].force_n < 200
 
 
 @pytest.mark.parametrize("key", ["q", "\x1b"])
