@@ -64,6 +64,8 @@ RESET_HIGH_S = 0.001
 _ALL_ONES = 0xFFFFFF
 _SATURATED_HIGH = 0x7FFFFF
 _SATURATED_LOW = 0x800000
+#: A clock-high phase longer than this may have powered the chip down (datasheet: 60 us).
+_POWER_DOWN_NS = 60_000
 
 
 class HX711Error(Exception):
@@ -209,6 +211,17 @@ class HX711(AdafruitHX711):
 
     def _shift_frame(self, pulses: int) -> int:
         """Clock out one ready frame with ``pulses`` pulses; check it and decode it."""
+        raw, worst_high_ns = self._clock_out(pulses)
+        self._check_clock(pulses, raw, worst_high_ns)
+        _check_pattern(raw, worst_high_ns)
+        return decode_frame(raw)
+
+    def _clock_out(self, pulses: int) -> tuple[int, int]:
+        """Give ``pulses`` timed clock pulses; the first 24 bits read and the longest high phase.
+
+        This is the hot loop: everything it needs is bound to locals first,
+        and nothing runs between setting the clock high and setting it low.
+        """
         clock = self._clock_pin
         data = self._data_pin
         now_ns = self._clock_ns
@@ -226,32 +239,25 @@ class HX711(AdafruitHX711):
                 worst_high_ns = high_ns
             if i < 24:
                 raw = (raw << 1) | (1 if data.value else 0)
-        if worst_high_ns > self.max_high_ns:
-            if worst_high_ns > 60_000:
-                # The chip may have powered down and reset to A/128.
-                self._next_gain = self.CHAN_A_GAIN_128 if pulses == self.CHAN_A_GAIN_128 else None
-            else:
-                self._next_gain = pulses
-            raise HX711FrameError(
-                HX711FrameError.CLOCK_HIGH_TOO_LONG,
-                raw,
-                worst_high_ns,
-                f"a clock-high phase took {worst_high_ns / 1000:.1f} us "
-                f"(limit {self.max_high_ns / 1000:.0f} us; the chip powers down after 60 us)",
-            )
-        self._next_gain = pulses
-        if raw == _ALL_ONES:
-            raise HX711FrameError(
-                HX711FrameError.ALL_ONES, raw, worst_high_ns, "0xFFFFFF: chip powered down or DOUT stuck high"
-            )
-        if raw in (_SATURATED_HIGH, _SATURATED_LOW):
-            raise HX711FrameError(
-                HX711FrameError.SATURATED,
-                raw,
-                worst_high_ns,
-                f"0x{raw:06X}: input out of range (overloaded cell or broken wire)",
-            )
-        return decode_frame(raw)
+        return raw, worst_high_ns
+
+    def _check_clock(self, pulses: int, raw: int, worst_high_ns: int) -> None:
+        """Note the setting the chip uses next; drop the frame if a clock-high phase was too long."""
+        if worst_high_ns <= self.max_high_ns:
+            self._next_gain = pulses
+            return
+        if worst_high_ns > _POWER_DOWN_NS:
+            # The chip may have powered down and reset to A/128.
+            self._next_gain = self.CHAN_A_GAIN_128 if pulses == self.CHAN_A_GAIN_128 else None
+        else:
+            self._next_gain = pulses
+        raise HX711FrameError(
+            HX711FrameError.CLOCK_HIGH_TOO_LONG,
+            raw,
+            worst_high_ns,
+            f"a clock-high phase took {worst_high_ns / 1000:.1f} us "
+            f"(limit {self.max_high_ns / 1000:.0f} us; the chip powers down after 60 us)",
+        )
 
     # -- the package's entry points, routed through read_frame --------------
 
@@ -265,6 +271,21 @@ class HX711(AdafruitHX711):
     def read(self, chan_gain: int = AdafruitHX711.CHAN_A_GAIN_128) -> int:
         """One conversion at ``chan_gain`` minus that channel's tare value."""
         return self._read_channel(chan_gain)
+
+
+def _check_pattern(raw: int, high_ns: int) -> None:
+    """Drop a frame whose bit pattern no working chip gives: all ones, or saturated."""
+    if raw == _ALL_ONES:
+        raise HX711FrameError(
+            HX711FrameError.ALL_ONES, raw, high_ns, "0xFFFFFF: chip powered down or DOUT stuck high"
+        )
+    if raw in (_SATURATED_HIGH, _SATURATED_LOW):
+        raise HX711FrameError(
+            HX711FrameError.SATURATED,
+            raw,
+            high_ns,
+            f"0x{raw:06X}: input out of range (overloaded cell or broken wire)",
+        )
 
 
 def _setup_pins(data_pin: Any, clock_pin: Any) -> None:

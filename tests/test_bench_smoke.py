@@ -2,10 +2,37 @@
 
 import json
 
+import pytest
+
 from bench import run as bench
 
 
 TINY = bench.Config(duration_s=20.0, repeat=1, long_rows=3_000, live_rows=200)
+
+
+#: What a row needs for the README's table: figure, rate, baseline, ratio and verdict.
+TABLE_KEYS = {"case", "name", "rows", "best_s", "rows_per_s", "baseline", "baseline_best_s",
+              "baseline_rows_per_s", "ratio", "target", "meets"}
+LIVE_KEYS = {"calls", "us_per_call", "us_per_sample", "baseline_us_per_call"}
+
+
+def assert_verdict_matches_figure(r):
+    """``meets`` is the figure compared with the threshold the row's own ``target`` states."""
+    if r["target"] is None:
+        assert r["meets"] is None
+        return
+    assert isinstance(r["meets"], bool)
+    op, threshold = r["target"].split()[:2]
+    threshold = float(threshold.replace(",", ""))
+    if r["case"] == "3 live":
+        assert LIVE_KEYS <= set(r) and op == "<"
+        rate_hz = float(r["target"].rsplit(" at ", 1)[1].removesuffix("/s"))
+        core_pct = r["extra"]["core_pct"]
+        assert core_pct == pytest.approx(r["us_per_sample"] * 1e-6 * rate_hz * 100)
+        assert r["meets"] == (core_pct < threshold)
+    else:
+        assert op == ">=" and r["target"].endswith(" rows/s")
+        assert r["meets"] == (r["rows_per_s"] >= threshold)
 
 
 def test_harness_runs_every_case_on_a_tiny_recording(tmp_path):
@@ -16,7 +43,11 @@ def test_harness_runs_every_case_on_a_tiny_recording(tmp_path):
     assert n > 1000
     for r in rows:
         assert r["best_s"] > 0 and r["baseline_best_s"] > 0 and len(r["runs_s"]) == 1
-        assert r["meets"] in (None, True, False)
+        assert TABLE_KEYS <= set(r), TABLE_KEYS - set(r)
+        assert r["rows_per_s"] == pytest.approx(r["rows"] / r["best_s"])
+        assert r["ratio"] == pytest.approx(r["best_s"] / r["baseline_best_s"])
+        assert_verdict_matches_figure(r)
+    assert [r["name"] for r in rows if r["target"] is None] == ["  of which read_recording (.csv)"]
     live = [r for r in rows if r["case"] == "3 live"]
     assert [r["extra"]["pattern"] for r in live] == [[1], [2], [3], [4], [3, 3, 4]]
     assert live[-1]["calls"] == 60  # 200 rows as 3,3,4
@@ -25,6 +56,8 @@ def test_harness_runs_every_case_on_a_tiny_recording(tmp_path):
     assert (tmp_path / "session.csv").exists() and (tmp_path / "session.csv.gz").exists()
     text = bench.format_report(result)
     assert "verdict" in text and "share of one core" in text
+    verdicts = text.count("meets (") + text.count("MISSES (")
+    assert verdicts == sum(r["target"] is not None for r in rows)
     json.dumps(result)  # everything is JSON-able
 
 

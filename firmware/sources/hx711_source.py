@@ -116,6 +116,15 @@ def _check_pins(pins: Sequence[Any]) -> None:
         raise SourceError(f"the same BCM pin is used twice in {list(pins)}")
 
 
+def _pins_for_platform(pins: Sequence[tuple[Any, Any]], platform: PlatformCalibration) -> list[Any]:
+    """``pins`` as a list, checked, one pair per cell of ``platform``."""
+    pins = list(pins)
+    _check_pins(pins)
+    if len(pins) != platform.n_cells:
+        raise SourceError(f"{len(pins)} HX711 pin pairs given for a platform of {platform.n_cells} cells")
+    return pins
+
+
 class HX711Source(Source):
     """Rows of raw counts from 1-4 HX711 chips, one per cell, in column order.
 
@@ -146,13 +155,8 @@ class HX711Source(Source):
         poll_s: float = DEFAULT_POLL_S,
         chan_gain: int = CHAN_A_GAIN_128,
     ) -> None:
-        pins = list(pins)
-        _check_pins(pins)
-        if len(pins) != platform.n_cells:
-            raise SourceError(
-                f"{len(pins)} HX711 pin pairs given for a platform of {platform.n_cells} cells"
-            )
-        from firmware.hx711 import HX711  # imports Blinka: only when really used
+        pins = _pins_for_platform(pins, platform)
+        from firmware.hx711 import HX711, HX711Error, HX711FrameError  # imports Blinka: only when really used
 
         self.platform = platform
         self._clock = clock
@@ -162,13 +166,11 @@ class HX711Source(Source):
         self._poll_s = float(poll_s)
         self._chan_gain = chan_gain
         self._period_ns = round(1e9 / platform.rate_hz)
+        self._chip_error, self._frame_error = HX711Error, HX711FrameError
         self._opened = _Opened(pins, pin_opener)
         self._closed = False
         try:
-            self._chips = [
-                HX711(data, clk, clock_ns=clock_ns, sleep=sleep, timeout_s=0.0, poll_s=poll_s)
-                for data, clk in self._opened.pairs
-            ]
+            self._chips = _make_chips(HX711, self._opened, clock_ns=clock_ns, sleep=sleep, poll_s=poll_s)
         except BaseException:
             self._opened.release()
             raise
@@ -183,44 +185,50 @@ class HX711Source(Source):
         """Block until every chip gave one reading or the row deadline passed; one row."""
         if self._closed:
             raise SourceError("the HX711 source is closed")
-        from firmware.hx711 import HX711Error, HX711FrameError
-
-        n = len(self._chips)
-        values: list[int | None] = [None] * n
-        pending = list(range(n))
+        values: list[int | None] = [None] * len(self._chips)
+        pending = list(range(len(self._chips)))
         deadline_ns = self._clock_ns() + self._extra_wait_ns + round(ROW_DEADLINE_PERIODS * self._period_ns)
         self._extra_wait_ns = 0
         while pending:
-            still = []
-            for i in pending:
-                chip = self._chips[i]
-                try:
-                    if not chip.is_ready:
-                        still.append(i)
-                        continue
-                    values[i] = chip.read_frame(self._chan_gain, timeout_s=0.0)
-                except HX711FrameError as exc:
-                    self.dropped_frames[i] += 1
-                    self.last_error[i] = exc
-                except HX711Error as exc:
-                    self.timeouts[i] += 1
-                    self.last_error[i] = exc
+            still = self._poll_chips(pending, values)
             progressed = len(still) < len(pending)
             pending = still
             if not pending:
                 break
             if self._clock_ns() >= deadline_ns:
-                for i in pending:
-                    self.timeouts[i] += 1
-                    self.last_error[i] = SourceError(
-                        f"cell {i} was not ready within {ROW_DEADLINE_PERIODS} sample periods"
-                    )
+                self._count_late(pending)
                 break
             if not progressed:
                 self._sleep(self._poll_s)
         t_s = float(self._clock()) - self._t0
         raw = np.array([[MISSING if v is None else v for v in values]], dtype=np.int64)
         return Block(np.array([t_s], dtype=np.float64), raw)
+
+    def _poll_chips(self, pending: list[int], values: list[int | None]) -> list[int]:
+        """One pass over the ``pending`` chips: read the ready ones into ``values``; those still not ready."""
+        still = []
+        for i in pending:
+            chip = self._chips[i]
+            try:
+                if not chip.is_ready:
+                    still.append(i)
+                    continue
+                values[i] = chip.read_frame(self._chan_gain, timeout_s=0.0)
+            except self._frame_error as exc:
+                self.dropped_frames[i] += 1
+                self.last_error[i] = exc
+            except self._chip_error as exc:
+                self.timeouts[i] += 1
+                self.last_error[i] = exc
+        return still
+
+    def _count_late(self, pending: list[int]) -> None:
+        """The row deadline passed: count a timeout for every chip still not ready."""
+        for i in pending:
+            self.timeouts[i] += 1
+            self.last_error[i] = SourceError(
+                f"cell {i} was not ready within {ROW_DEADLINE_PERIODS} sample periods"
+            )
 
     def close(self) -> None:
         """Release the GPIO lines this source opened; safe to call twice."""
@@ -258,71 +266,127 @@ def probe_hx711(
     except SourceError as exc:
         return False, str(exc)
     try:
+        probe = _Probe.start(opened, clock_ns=clock_ns, sleep=sleep, poll_s=poll_s)
+        # 1. Every chip gets ready after its reset (the settling) and gives a good frame.
+        probe.await_first_frames(timeout_s)
+        # 2. The next conversion comes at the expected rate (RATE pin high = 80/s).
+        if expect_rate_hz and probe.first_ns:
+            probe.check_rates(expect_rate_hz)
+        return probe.verdict()
+    except _ProbeFailed as exc:
+        return False, str(exc)
+    finally:
+        opened.release()
+
+
+class _ProbeFailed(Exception):
+    """probe_hx711 cannot even start checking the chips; the message is its reason."""
+
+
+class _Probe:
+    """probe_hx711's chips, when each gave its first good frame, and what is wrong with each."""
+
+    def __init__(self, opened: _Opened, chips: list[Any], chip_error: type[Exception],
+                 clock_ns: Callable[[], int], sleep: Callable[[float], None], poll_s: float) -> None:
+        self.bcm = opened.bcm
+        self.chips = chips
+        self.chip_error = chip_error
+        self.clock_ns = clock_ns
+        self.sleep = sleep
+        self.poll_s = poll_s
+        self.first_ns: dict[int, int] = {}
+        self.problems: dict[int, str] = {}
+
+    @classmethod
+    def start(cls, opened: _Opened, *, clock_ns: Callable[[], int], sleep: Callable[[float], None],
+              poll_s: float) -> "_Probe":
+        """Drive (and so reset) every opened chip; _ProbeFailed if the driver cannot."""
         try:
             from firmware.hx711 import HX711, HX711Error
         except Exception as exc:  # pragma: no cover - the driver is a dependency
-            return False, f"the HX711 driver cannot be imported: {exc}"
-        chips = []
-        for data, clk in opened.pairs:
-            try:
-                chips.append(HX711(data, clk, clock_ns=clock_ns, sleep=sleep, timeout_s=0.0, poll_s=poll_s))
-            except Exception as exc:
-                return False, f"cannot drive the HX711 pins: {exc}"
-        problems: dict[int, str] = {}
+            raise _ProbeFailed(f"the HX711 driver cannot be imported: {exc}") from exc
+        try:
+            chips = _make_chips(HX711, opened, clock_ns=clock_ns, sleep=sleep, poll_s=poll_s)
+        except Exception as exc:
+            raise _ProbeFailed(f"cannot drive the HX711 pins: {exc}") from exc
+        return cls(opened, chips, HX711Error, clock_ns, sleep, poll_s)
 
-        def take_frame(i: int) -> bool:
-            """Read chip i's ready frame; False (and a problem noted) if it was bad."""
-            try:
-                chips[i].read_frame(CHAN_A_GAIN_128, timeout_s=0.0)
-                return True
-            except HX711Error as exc:
-                problems[i] = f"gave a bad frame ({exc})"
-            except Exception as exc:
-                problems[i] = f"cannot be read: {exc}"
-            return False
+    def take_frame(self, i: int) -> bool:
+        """Read chip i's ready frame; False (and a problem noted) if it was bad."""
+        try:
+            self.chips[i].read_frame(CHAN_A_GAIN_128, timeout_s=0.0)
+            return True
+        except self.chip_error as exc:
+            self.problems[i] = f"gave a bad frame ({exc})"
+        except Exception as exc:
+            self.problems[i] = f"cannot be read: {exc}"
+        return False
 
-        # 1. Every chip gets ready after its reset (the settling) and gives a good frame.
-        deadline_ns = clock_ns() + int(timeout_s * 1e9)
-        waiting = set(range(len(chips)))
-        first_ns: dict[int, int] = {}
+    def await_first_frames(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for every chip's first frame; note the chips that never got ready."""
+        deadline_ns = self.clock_ns() + int(timeout_s * 1e9)
+        waiting = set(range(len(self.chips)))
         while waiting:
             for i in sorted(waiting):
-                if chips[i].is_ready:
-                    seen_ns = clock_ns()
-                    if take_frame(i):
-                        first_ns[i] = seen_ns
+                if self._first_frame_done(i):
                     waiting.discard(i)
-            if not waiting or clock_ns() >= deadline_ns:
+            if not waiting or self.clock_ns() >= deadline_ns:
                 break
-            sleep(poll_s)
+            self.sleep(self.poll_s)
         for i in waiting:
-            problems[i] = "never became ready: check its wiring and power"
+            self.problems[i] = "never became ready: check its wiring and power"
 
-        # 2. The next conversion comes at the expected rate (RATE pin high = 80/s).
-        if expect_rate_hz and first_ns:
-            limit_ns = round(RATE_CHECK_PERIODS * 1e9 / expect_rate_hz)
-            while first_ns:
-                now_ns = clock_ns()
-                for i in sorted(first_ns):
-                    if chips[i].is_ready:
-                        take_frame(i)
-                        del first_ns[i]
-                    elif now_ns - first_ns[i] > limit_ns:
-                        problems[i] = (
-                            f"converts slower than {expect_rate_hz:g} samples/s (no second conversion "
-                            f"within {limit_ns / 1e6:.0f} ms): is its RATE pin tied low (10 samples/s)?"
-                        )
-                        del first_ns[i]
-                if first_ns:
-                    sleep(poll_s)
-        if problems:
-            return False, "; ".join(
-                f"cell {i} ({_describe(opened.bcm[i])}) {problems[i]}" for i in sorted(problems)
+    def _first_frame_done(self, i: int) -> bool:
+        """If chip i is ready, take its first frame (noting when it was seen if good); True if it was."""
+        if not self.chips[i].is_ready:
+            return False
+        seen_ns = self.clock_ns()
+        if self.take_frame(i):
+            self.first_ns[i] = seen_ns
+        return True
+
+    def check_rates(self, rate_hz: float) -> None:
+        """Wait for each chip with a good first frame to give its next one within the rate check."""
+        limit_ns = round(RATE_CHECK_PERIODS * 1e9 / rate_hz)
+        pending = dict(self.first_ns)
+        while pending:
+            now_ns = self.clock_ns()
+            for i in sorted(pending):
+                if self._rate_settled(i, now_ns - pending[i], limit_ns, rate_hz):
+                    del pending[i]
+            if pending:
+                self.sleep(self.poll_s)
+
+    def _rate_settled(self, i: int, since_first_ns: int, limit_ns: int, rate_hz: float) -> bool:
+        """Chip i's rate check: True once it gave its second frame or has taken too long."""
+        if self.chips[i].is_ready:
+            self.take_frame(i)
+            return True
+        if since_first_ns > limit_ns:
+            self.problems[i] = (
+                f"converts slower than {rate_hz:g} samples/s (no second conversion "
+                f"within {limit_ns / 1e6:.0f} ms): is its RATE pin tied low (10 samples/s)?"
             )
-        where = ", ".join(_describe(b) for b in opened.bcm)
-        return True, f"{len(chips)} HX711 chip(s) ready ({where})"
-    finally:
-        opened.release()
+            return True
+        return False
+
+    def verdict(self) -> tuple[bool, str]:
+        """(ok, reason) as probe_hx711 returns it."""
+        if self.problems:
+            return False, "; ".join(
+                f"cell {i} ({_describe(self.bcm[i])}) {self.problems[i]}" for i in sorted(self.problems)
+            )
+        where = ", ".join(_describe(b) for b in self.bcm)
+        return True, f"{len(self.chips)} HX711 chip(s) ready ({where})"
+
+
+def _make_chips(driver: Callable[..., Any], opened: _Opened, *, clock_ns: Callable[[], int],
+                sleep: Callable[[float], None], poll_s: float) -> list[Any]:
+    """One driver per opened pin pair; it never waits itself (``timeout_s=0``), the caller polls."""
+    return [
+        driver(data, clk, clock_ns=clock_ns, sleep=sleep, timeout_s=0.0, poll_s=poll_s)
+        for data, clk in opened.pairs
+    ]
 
 
 def _describe(bcm: tuple[int | None, int | None]) -> str:
