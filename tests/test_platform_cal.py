@@ -348,3 +348,27 @@ def test_a_refused_step_can_be_repeated():
         run.do(step)
     assert run.finish().cop_error_mm < 5.0
     assert isinstance(run.steps[1].placement, Placement)
+
+
+# -- simulator support ------------------------------------------------------------
+
+def test_simulator_clear_platform_stays_clear_and_place_mass_is_a_static_load():
+    clock = FakeClock()
+    src = SimulatedPlatform(clock=clock, seed=4)  # autopilot on, lies down at 2 s
+    src.steer("clear_platform")
+    src.generate(120.0)
+    assert np.all(src.last_truth.force_n == 0)
+    src.steer("place_mass", mass_kg=5.0, x_mm=150.0, y_mm=100.0)
+    src.generate(1.0)
+    truth = src.last_truth
+    assert truth.force_n[-1] == pytest.approx(5.0 * STANDARD_GRAVITY_MS2)
+    assert (truth.x_mm[-1], truth.y_mm[-1]) == pytest.approx((150.0, 100.0))
+    src.steer("lie_down")  # the person joins the mass: forces add, the point moves between them
+    src.generate(3.0)
+    truth = src.last_truth
+    assert truth.force_n[-1] > 100.0 and 150.0 < truth.x_mm[-1] < 350.0
+    src.steer("clear_platform")
+    src.generate(1.0)
+    assert src.last_truth.force_n[-1] == 0 and math.isnan(src.last_truth.x_mm[-1])
+    with pytest.raises(ValueError, match="more than 0"):
+        src.steer("place_mass", mass_kg=0.0, x_mm=0.0, y_mm=0.0)
