@@ -6,7 +6,6 @@ Bad input never ends in a traceback: one line on standard error, exit 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -59,26 +58,62 @@ def _positive(what: str, strict: bool = True):
     return parse
 
 
+def _bounded(what: str, most: float):
+    def parse(text: str) -> float:
+        value = finite(text, what, minimum=0, strict=True)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {most:g}, not {text}")
+        return value
+    parse.__name__ = what
+    return parse
+
+
+class _formatter(argparse.HelpFormatter):
+    """Keeps every subcommand's help on its own line: argparse measures the
+    subcommand names two columns short of where it prints them."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        for sub in getattr(action, "_get_subactions", lambda: [])():
+            self._action_max_length = max(self._action_max_length,
+                                          len(sub.metavar or sub.dest) + self._current_indent + 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="knotcoach", description="Knot Coach: a load-cell platform that coaches "
+    parser = _Parser(prog="knotcoach", formatter_class=_formatter, description="Knot Coach: a load-cell platform that coaches "
                      "releasing a muscle knot with a foam roller or massage ball.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    run = sub.add_parser("run", help="start the coach: live force, position and warnings "
-                         "(simulated platform when no HX711 boards are found)",
+    run = sub.add_parser("run", help="start the coach (simulated platform if no HX711 boards)",
                          description="Start the coach on the platform (or the simulator).")
     _source_options(run)
+    _data_dir_option(run)
     _watch_options(run, band_required=False)
     run.add_argument("--seconds", type=_positive("seconds"), help="stop after this many seconds")
 
     rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",
                          description="Record raw samples to a v1 recording (CSV, .csv.gz compressed).")
     rec.add_argument("out", metavar="OUT.csv", help="file to write (.csv or .csv.gz)")
-    rec.add_argument("--seconds", type=_positive("seconds"), default=60.0, help="how long (default 60)")
+    rec.add_argument("--seconds", type=_bounded("seconds", 86400.0), default=60.0,
+                     help="how long, up to a day (default 60)")
+    rec.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _data_dir_option(rec)
     rec.add_argument("--realtime", action="store_true",
                      help="pace the simulator in real time (default: write simulated time at once)")
     _source_options(rec)
+
+    cal = sub.add_parser("calibrate", help="calibrate the platform or a person's own 0-10 scale",
+                         description="Calibrate the platform or a person's own 0-10 pressure scale.")
+    cal_sub = cal.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    cal_sub.required = True
+    from server import calibrate_person_cmd, calibrate_platform_cmd
+    for module in (calibrate_platform_cmd, calibrate_person_cmd):
+        module.configure(cal_sub)
+        # Both need a source and a data directory like `run`.
+    for p in cal_sub.choices.values():
+        _source_options(p)
+        _data_dir_option(p)
 
     ana = sub.add_parser("analyze", help="report when the device would have warned on a recording",
                          description="Run the live filter loop and rules on a recording.")
@@ -87,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--json", action="store_true", help="JSON Lines, one event per line, in time order")
     ana.add_argument("--trace", metavar="OUT.csv", help="also write the filtered signal per row")
     return parser
+
+
+def _data_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where calibrations and sessions live (default: $STATE_DIRECTORY or the user's data folder)")
 
 
 def _source_options(p: argparse.ArgumentParser) -> None:
@@ -99,8 +139,12 @@ def _source_options(p: argparse.ArgumentParser) -> None:
 
 
 def _watch_options(p: argparse.ArgumentParser, band_required: bool) -> None:
-    p.add_argument("--band-newtons", type=band_newtons, metavar="LO:HI", required=band_required,
-                   help="the pressure band in newtons, e.g. 150:200")
+    band = p.add_mutually_exclusive_group(required=band_required)
+    band.add_argument("--band-newtons", type=band_newtons, metavar="LO:HI",
+                      help="the pressure band in newtons, e.g. 150:200")
+    band.add_argument("--profile", metavar="PROFILE",
+                      help="a person's exported 0-10 scale: the band is their 4/10 to 5/10")
+    p.add_argument("--region", help="with --profile: which body region's scale, if it holds several")
     p.add_argument("--knot", type=knot_position, metavar="X_MM[,Y_MM]", help="the knot's position")
     p.add_argument("--zone-mm", type=_positive("zone-mm"), default=50.8,
                    help="no-go radius around the knot (default 50.8 mm = 2 in)")
@@ -123,10 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _json_line(obj) -> str:
-    return json.dumps(obj, separators=(", ", ": "))
 
 
 if __name__ == "__main__":  # pragma: no cover

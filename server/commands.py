@@ -20,13 +20,50 @@ class InputError(ValueError):
 
 
 def dispatch(args) -> int:
+    if args.command == "calibrate":
+        from server import calibrate_person_cmd, calibrate_platform_cmd
+        module = {"platform": calibrate_platform_cmd, "person": calibrate_person_cmd}[args.target]
+        return module.run(args)
     return {"analyze": analyze, "record": record, "run": run}[args.command](args)
 
 
+def data_dir(args):
+    """The data directory from --data-dir, $STATE_DIRECTORY or the user's data folder."""
+    from pathlib import Path
+
+    from calibration.files import default_data_dir
+    return Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
+
+
+def stored_platform(args):
+    """The platform calibration saved by 'knotcoach calibrate platform', if any."""
+    from calibration.files import StoreError
+    from calibration.platform_store import load_platform
+    try:
+        return load_platform(data_dir(args))
+    except (StoreError, ValueError) as e:
+        raise InputError(f"the stored platform calibration cannot be used: {e}") from None
+
+
+def _band(args, default_band=None) -> tuple[float, float] | None:
+    """The band in newtons from --band-newtons, --profile (their 4/10 to 5/10) or the default."""
+    if getattr(args, "profile", None):
+        from calibration.profiles import ProfileError, band_from_profile_file
+        try:
+            return band_from_profile_file(args.profile, region=args.region)
+        except ProfileError as e:
+            raise InputError(str(e)) from None
+        except OSError as e:
+            raise InputError(f"{args.profile}: cannot read: {e.strerror or e}") from None
+    if getattr(args, "region", None):
+        raise InputError("--region goes with --profile")
+    return args.band_newtons or default_band
+
+
 def _watch(args, default_band=None) -> WatchSettings:
-    band = args.band_newtons or default_band
+    band = _band(args, default_band)
     if band is None:
-        raise InputError("a band is needed: --band-newtons LO:HI")
+        raise InputError("a band is needed: --band-newtons LO:HI or --profile FILE")
     knot = Knot(*args.knot) if args.knot else None
     return WatchSettings(band_lo_n=band[0], band_hi_n=band[1], knot=knot,
                          zone_mm=args.zone_mm, dwell_s=args.dwell_s)
@@ -61,26 +98,38 @@ def analyze(args) -> int:
 def record(args) -> int:
     from firmware.sources.factory import SourceSpecError, open_source
 
+    out = os.path.abspath(args.out)
+    if os.path.isdir(out):
+        raise InputError(f"{args.out}: is a folder; give a file name such as {args.out}/session.csv")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise InputError(f"{args.out}: folder {os.path.dirname(out)} does not exist")
+    if os.path.exists(out) and not args.force:
+        raise InputError(f"{args.out}: already exists; choose another name or add --force to replace it")
     try:
-        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say)
+        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say,
+                             platform=stored_platform(args))
     except SourceSpecError as e:
         raise InputError(str(e)) from None
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise InputError(f"{args.out}: folder {out_dir} does not exist")
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": source.kind}
     with source:
         try:
-            writer = RecordingWriter(args.out, source.platform, meta)
+            with RecordingWriter(args.out, source.platform, meta) as writer:
+                if source.kind == "simulated" and not args.realtime:
+                    _record_simulated(source, writer, args.seconds)
+                else:
+                    _record_live(source, writer, args.seconds)
         except OSError as e:
             raise InputError(f"{args.out}: cannot write: {e.strerror or e}") from None
-        with writer:
-            if source.kind == "simulated" and not args.realtime:
-                writer.write(source.generate(args.seconds))
-            else:
-                _record_live(source, writer, args.seconds)
     _say(f"wrote {writer.rows} samples from {source.n_cells} cell(s) to {args.out}")
     return 0
+
+
+def _record_simulated(source, writer, seconds: float) -> None:
+    """Simulated time, a minute at a time so long recordings need little memory."""
+    left = seconds
+    while left > 0:
+        writer.write(source.generate(min(left, 60.0)))
+        left -= 60.0
 
 
 def _record_live(source, writer, seconds: float) -> None:
@@ -98,12 +147,13 @@ def run(args) -> int:
     from firmware.sources.factory import SourceSpecError, open_source
 
     try:
-        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say)
+        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say,
+                             platform=stored_platform(args))
     except SourceSpecError as e:
         raise InputError(str(e)) from None
-    if args.band_newtons is None:
-        _say(f"no personal scale yet: using a band of {DEFAULT_BAND_N[0]:g}-{DEFAULT_BAND_N[1]:g} N "
-             "(set one with --band-newtons LO:HI)")
+    if args.band_newtons is None and not args.profile:
+        _say(f"no personal scale given: using a band of {DEFAULT_BAND_N[0]:g}-{DEFAULT_BAND_N[1]:g} N "
+             "(calibrate one with 'knotcoach calibrate person', then --profile, or set --band-newtons LO:HI)")
     if args.knot is None and hasattr(source, "knot_mm"):
         args.knot = source.knot_mm  # the simulated person's knot, so the demo shows on_knot too
     watch = _watch(args, default_band=DEFAULT_BAND_N)

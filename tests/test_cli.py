@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from calibration.platform import Cell, PlatformCalibration
-from firmware.block import Block
+from firmware.block import MISSING, Block
 from firmware.recording import read_recording, write_recording
 from server.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "record", "analyze"]
+SUBCOMMANDS = ["run", "record", "calibrate", "analyze"]
 
 
 def test_every_subcommand_says_what_it_does(capsys):
@@ -88,7 +88,10 @@ def test_empty_recording_gives_no_events(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["analyze", "{rec}"], "required: --band-newtons"),
+    (["analyze", "{rec}"], "--band-newtons --profile is required"),
+    (["analyze", "{rec}", "--band-newtons", "1:2", "--profile", "{rec}"], "not allowed with argument"),
+    (["analyze", "{rec}", "--profile", "{rec}"], "rec.csv"),
+    (["analyze", "{rec}", "--band-newtons", "1:2", "--region", "calf"], "--region goes with --profile"),
     (["analyze", "{rec}", "--band-newtons", "200:100"], "LO must be below HI"),
     (["analyze", "{rec}", "--band-newtons", "x:1"], "must be a number"),
     (["analyze", "{rec}", "--band-newtons", "1:inf"], "finite"),
@@ -132,3 +135,105 @@ def test_run_replays_a_recording_in_the_terminal(recording, capsys):
     assert main(["run", "--source", f"replay:{recording}", "--fast", "--band-newtons", "100:150"]) == 0
     out = capsys.readouterr().out
     assert "too hard: ease off" in out and " N" in out
+
+
+def test_help_lines_fit_an_80_column_terminal(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith("    ") and line.split()[0] in SUBCOMMANDS]
+    assert len(rows) == len(SUBCOMMANDS)
+    following = [out[out.index(r) + 1] for r in rows if out.index(r) + 1 < len(out)]
+    assert not any(f.startswith("      ") and f.split()[0] not in SUBCOMMANDS for f in following)
+
+
+def test_record_never_replaces_a_file_unless_asked(recording, tmp_path, capsys):
+    before = recording.read_bytes()
+    assert main(["record", str(recording), "--source", "sim", "--seconds", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err and recording.read_bytes() == before
+    assert main(["record", str(tmp_path), "--source", "sim", "--seconds", "1"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["record", str(recording), "--source", "sim", "--seconds", "1", "--force"]) == 0
+    assert len(read_recording(recording).block) == 80
+
+
+def test_a_failing_recording_is_not_passed_off_as_complete(tmp_path, monkeypatch, capsys):
+    from firmware.sources.simulated import SimulatedPlatform
+
+    def broken(self, seconds):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(SimulatedPlatform, "generate", broken)
+    out = tmp_path / "x.csv"
+    with pytest.raises(MemoryError):
+        main(["record", str(out), "--source", "sim", "--seconds", "5"])
+    assert not out.exists() and (tmp_path / "x.csv.part").exists()
+
+
+def test_summary_lists_each_warning_with_its_time(recording, capsys):
+    capsys.readouterr()
+    assert main(["analyze", str(recording), "--band-newtons", "100:150", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Every start is closed by its own end, later or at the same sample.
+    open_ = {}
+    for e in events:
+        key = (e["event"], e.get("cell"))
+        if e["edge"] == "start":
+            assert key not in open_
+            open_[key] = e["t_s"]
+        else:
+            assert open_.pop(key) <= e["t_s"]
+    assert not open_
+    assert main(["analyze", str(recording), "--band-newtons", "100:150"]) == 0
+    text = capsys.readouterr().out
+    for e in events:
+        if e["edge"] == "start":
+            assert f"{e['t_s']:8.2f} s  pressing harder than the band" in text
+    assert "Frames rejected as glitches or invalid: " in text
+
+
+def test_a_healthy_ten_per_second_recording_has_no_fault(tmp_path, capsys):
+    platform = PlatformCalibration((Cell(0, 0, 1000, 400.0), Cell(500, 0, 2000, 400.0)), rate_hz=10.0)
+    rng = np.random.default_rng(1)
+    t = np.arange(300) / 10.0
+    raw = np.stack([1000 + rng.normal(0, 20, 300), 2000 + rng.normal(0, 20, 300)], axis=1).astype(np.int64)
+    path = tmp_path / "slow.csv"
+    write_recording(path, platform, Block(t, raw))
+    capsys.readouterr()
+    assert main(["analyze", str(path), "--band-newtons", "100:200", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_rows_before_any_reading_have_no_force(tmp_path):
+    platform = PlatformCalibration((Cell(0, 0, 1000, 400.0),))
+    raw = 1000 + np.arange(40, dtype=np.int64)[:, None] % 3
+    raw[:10] = int(MISSING)
+    path = tmp_path / "late.csv"
+    write_recording(path, platform, Block(np.arange(40) / 80.0, raw))
+    trace = tmp_path / "t.csv"
+    assert main(["analyze", str(path), "--band-newtons", "1:2", "--trace", str(trace)]) == 0
+    forces = [line.split(",")[1] for line in trace.read_text().splitlines()[1:]]
+    assert forces[:14] == [""] * 14 and all(f for f in forces[14:])
+
+
+def test_analyze_judges_on_a_persons_own_scale(recording, tmp_path, capsys):
+    from calibration.intensity import Mark
+    from calibration.profiles import ProfileStore
+    store = ProfileStore(tmp_path / "data")
+    profile = store.add_calibration("ana", "calf", [Mark(60.0, 2.0), Mark(150.0, 5.0), Mark(220.0, 7.0)],
+                                    "2026-11-20T10:00:00+00:00")
+    lo, hi = profile.band_n()
+    assert hi == pytest.approx(150.0, abs=0.01)
+    store.export("ana", tmp_path / "ana.json")
+    capsys.readouterr()
+    assert main(["analyze", str(recording), "--profile", str(tmp_path / "ana.json"), "--json"]) == 0
+    by_profile = capsys.readouterr().out
+    assert main(["analyze", str(recording), "--band-newtons", f"{lo}:{hi}", "--json"]) == 0
+    assert by_profile == capsys.readouterr().out and '"over_band"' in by_profile
+
+
+def test_a_damaged_platform_calibration_is_reported_not_used(tmp_path, capsys):
+    (tmp_path / "platform.json").write_text("{ not json")
+    assert main(["run", "--source", "sim", "--seconds", "1", "--data-dir", str(tmp_path)]) == 2
+    assert "stored platform calibration cannot be used" in capsys.readouterr().err
