@@ -38,6 +38,17 @@ def rate_report(rows: int, span_s: float, nominal_hz: float) -> str:
     return text
 
 
+def zero_drift_report(platform, monitor: Monitor) -> str | None:
+    """How far each cell's empty reading has moved since the platform was calibrated
+    (known once the unloaded start has been measured); None if it is not calibrated."""
+    from calibration.platform_cal import drift_report
+
+    zero0 = monitor.loop.zero.zero0
+    if zero0 is None or "calibrated_at" not in platform.extra:
+        return None
+    return f"{drift_report(platform, zero0).message()} (calibrated {platform.extra['calibrated_at'][:10]})"
+
+
 def describe(event: Event) -> str:
     """One short line a person on the floor understands."""
     what = _START_TEXT.get(event.event, event.event)
@@ -100,6 +111,9 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
                 if not rate_checked and t_now - t_first >= RATE_CHECK_S:
                     rate_checked = True
                     announce(rate_report(rows, t_now - float(t_first), source.platform.rate_hz))
+                    drift = zero_drift_report(source.platform, monitor)
+                    if drift:
+                        announce(drift)
                 for e in events:
                     _write(out, ("\r" if tty else "") + describe(e) + "\n")
                 if out and t_now - last_status >= status_every_s:

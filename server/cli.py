@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(run)
     _data_dir_option(run)
     _watch_options(run, band_required=False)
+    run.add_argument("--person", metavar="NAME", help="use this person's stored scale for --region")
     run.add_argument("--seconds", type=_positive("seconds"), help="stop after this many seconds")
 
     rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",
@@ -115,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         _source_options(p)
         _data_dir_option(p)
 
+    from server import profile_cmd
+    for action in profile_cmd.configure(sub):
+        _data_dir_option(action)
+
     ana = sub.add_parser("analyze", help="report when the device would have warned on a recording",
                          description="Run the live filter loop and rules on a recording.")
     ana.add_argument("recording", metavar="REC.csv", help="a v1 recording (.csv or .csv.gz)")
@@ -135,7 +140,8 @@ def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pins", metavar="D:C,...",
                    help="HX711 BCM pins as DOUT:SCK per cell, e.g. 5:6,17:27 (default: hardware.md)")
     p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
-    p.add_argument("--fast", action="store_true", help="replay as fast as possible")
+    p.add_argument("--fast", action="store_true",
+                   help="replay or simulate without waiting for real time")
 
 
 def _watch_options(p: argparse.ArgumentParser, band_required: bool) -> None:
@@ -144,7 +150,7 @@ def _watch_options(p: argparse.ArgumentParser, band_required: bool) -> None:
                       help="the pressure band in newtons, e.g. 150:200")
     band.add_argument("--profile", metavar="PROFILE",
                       help="a person's exported 0-10 scale: the band is their 4/10 to 5/10")
-    p.add_argument("--region", help="with --profile: which body region's scale, if it holds several")
+    p.add_argument("--region", help="with --profile or --person: which body region's scale")
     p.add_argument("--knot", type=knot_position, metavar="X_MM[,Y_MM]", help="the knot's position")
     p.add_argument("--zone-mm", type=_positive("zone-mm"), default=50.8,
                    help="no-go radius around the knot (default 50.8 mm = 2 in)")

@@ -20,6 +20,9 @@ class InputError(ValueError):
 
 
 def dispatch(args) -> int:
+    if args.command == "profile":
+        from server import profile_cmd
+        return profile_cmd.run(args)
     if args.command == "calibrate":
         from server import calibrate_person_cmd, calibrate_platform_cmd
         module = {"platform": calibrate_platform_cmd, "person": calibrate_person_cmd}[args.target]
@@ -55,9 +58,33 @@ def _band(args, default_band=None) -> tuple[float, float] | None:
             raise InputError(str(e)) from None
         except OSError as e:
             raise InputError(f"{args.profile}: cannot read: {e.strerror or e}") from None
+    if getattr(args, "person", None):
+        return _person_band(args)
     if getattr(args, "region", None):
-        raise InputError("--region goes with --profile")
+        raise InputError("--region goes with --profile or --person")
     return args.band_newtons or default_band
+
+
+def _person_band(args) -> tuple[float, float]:
+    """The band from a person's stored scale for a region; says when to recalibrate."""
+    import datetime as dt
+
+    from calibration.profiles import ProfileError, ProfileStore, suggest_recalibration
+    if args.band_newtons or not args.region:
+        raise InputError("--person needs --region, and no --band-newtons")
+    try:
+        profile = ProfileStore(data_dir(args)).load(args.person, args.region)
+    except ProfileError as e:
+        raise InputError(str(e)) from None
+    if profile is None:
+        raise InputError(f"no {args.region} scale stored for {args.person}: "
+                         f"run 'knotcoach calibrate person --person {args.person} --region {args.region}'")
+    hint = suggest_recalibration(profile, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    if hint:
+        _say(hint.text)
+    lo, hi = profile.band_n()
+    _say(f"{profile.person}'s {profile.region} band: {lo:.0f}-{hi:.0f} N (4/10 to 5/10)")
+    return lo, hi
 
 
 def _watch(args, default_band=None) -> WatchSettings:
@@ -151,7 +178,7 @@ def run(args) -> int:
                              platform=stored_platform(args))
     except SourceSpecError as e:
         raise InputError(str(e)) from None
-    if args.band_newtons is None and not args.profile:
+    if args.band_newtons is None and not args.profile and not args.person:
         _say(f"no personal scale given: using a band of {DEFAULT_BAND_N[0]:g}-{DEFAULT_BAND_N[1]:g} N "
              "(calibrate one with 'knotcoach calibrate person', then --profile, or set --band-newtons LO:HI)")
     if args.knot is None and hasattr(source, "knot_mm"):

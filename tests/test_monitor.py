@@ -103,3 +103,21 @@ def test_frame_batcher_releases_rows_once_a_frame():
 def test_rate_report_explains_a_slow_board():
     assert "RATE pin" in rate_report(21, 2.0, 80.0)
     assert rate_report(161, 2.0, 80.0) == "measured 80 samples/s (expected 80)"
+
+
+def test_zero_drift_since_calibration_is_reported_once_the_start_is_measured():
+    from calibration.platform import Cell, PlatformCalibration
+    from firmware.block import Block
+    from firmware.live import zero_drift_report
+    cells = (Cell(0, 0, 1000.0, 400.0), Cell(500, 0, 5000.0, 400.0))
+    platform = PlatformCalibration(cells, extra={"calibrated_at": "2026-11-01T09:00:00+00:00"})
+    mon = Monitor(platform, WatchSettings(100, 200))
+    t = np.arange(80) / 80.0
+    raw = np.stack([np.full(80, 1000 + 400 * 2), np.full(80, 5000 - 400 * 8)], axis=1) + np.arange(80)[:, None] % 2
+    mon.process(Block(t[:20], raw[:20]))
+    assert zero_drift_report(platform, mon) is None  # the unloaded start is still being measured
+    mon.process(Block(t[20:], raw[20:]))
+    text = zero_drift_report(platform, mon)
+    assert "cell 0 +2.0 N" in text and "cell 1 -8.0 N" in text and "re-tare" in text and "2026-11-01" in text
+    uncalibrated = PlatformCalibration(cells)
+    assert zero_drift_report(uncalibrated, Monitor(uncalibrated, WatchSettings(100, 200))) is None
