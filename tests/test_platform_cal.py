@@ -16,6 +16,7 @@ from calibration.platform_store import (FORMAT, MAX_HISTORY, load_all, load_plat
                                         save_platform)
 from firmware.block import MISSING, Block
 from firmware.calibrate_platform import PlatformCalibrationRun, run_calibration, sim_placer
+from firmware.sim.person import G_MS2
 from firmware.sources.simulated import SimulatedPlatform
 
 WHEN = "2026-11-27T11:20:03+00:00"
@@ -361,7 +362,7 @@ def test_simulator_clear_platform_stays_clear_and_place_mass_is_a_static_load():
     src.steer("place_mass", mass_kg=5.0, x_mm=150.0, y_mm=100.0)
     src.generate(1.0)
     truth = src.last_truth
-    assert truth.force_n[-1] == pytest.approx(5.0 * STANDARD_GRAVITY_MS2)
+    assert truth.force_n[-1] == pytest.approx(5.0 * G_MS2)  # the simulated world's gravity
     assert (truth.x_mm[-1], truth.y_mm[-1]) == pytest.approx((150.0, 100.0))
     src.steer("lie_down")  # the person joins the mass: forces add, the point moves between them
     src.generate(3.0)
