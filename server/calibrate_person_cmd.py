@@ -204,7 +204,7 @@ def _finish(store, person, region, proc, source_kind, out, now_iso) -> int:
     _write(out, f"\nDone, thank you. Your marks: {tops}.\n"
                 f"Your 4-5/10 band for {region}: {lo_n:.0f}-{hi_n:.0f} N.\n"
                 f"Saved in {store.path(person, region)} "
-                f"(use it with: knotcoach run --band-newtons {lo_n:.0f}:{hi_n:.0f}).\n")
+                f"(use it with: knotcoach run --person {person} --region {region}).\n")
     return 0
 
 
