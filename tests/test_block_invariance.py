@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.monitor import Knot, Monitor, WatchSettings
+from firmware.monitor import Knot, WatchSettings
+from tests.blocks import FIELDS, run_in_blocks
 
-FIELDS = ("force_n", "x_mm", "y_mm", "cell_force_n", "fault", "rejected")
 LAYOUT = [(0.0, 0.0), (540.0, 0.0), (0.0, 340.0), (540.0, 340.0)]
 
 
@@ -39,15 +39,8 @@ def random_stream(seed: int, cells: int, rate_hz: float = 80.0):
 
 
 def run(block, platform, sizes):
-    mon = Monitor(platform, WatchSettings(100.0, 200.0, Knot(270.0, 0.0 if len(platform.cells) > 2 else None)))
-    outs, events, start, i = [], [], 0, 0
-    while start < len(block):
-        size = sizes[i % len(sizes)]
-        out, ev = mon.process(block.slice(start, start + size))
-        outs.append(out)
-        events += ev
-        start, i = start + size, i + 1
-    return {f: np.concatenate([getattr(o, f) for o in outs]) for f in FIELDS}, events + mon.finish()
+    knot = Knot(270.0, 0.0 if len(platform.cells) > 2 else None)
+    return run_in_blocks(block, platform, WatchSettings(100.0, 200.0, knot), sizes)
 
 
 @settings(max_examples=30, deadline=None)

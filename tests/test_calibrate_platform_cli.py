@@ -8,17 +8,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from calibration.platform import Cell, PlatformCalibration
 from calibration.platform_store import load_all, load_platform, platform_path, save_platform
-from firmware.block import Block
 from firmware.sources import factory
 from firmware.sources.simulated import SimulatedPlatform
 from server import calibrate_platform_cmd
 from server.cli import build_parser, main
 from server.commands import InputError
+from tests.test_platform_cal import WeakCell
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEN = "2026-11-27T11:20:03+00:00"
@@ -122,15 +121,6 @@ class Steered(SimulatedPlatform):
         elif command in self.instead:
             command, kwargs = self.instead[command]
         super().steer(command, **kwargs)
-
-
-class WeakCell(SimulatedPlatform):
-    def read(self):
-        block = super().read()
-        raw = block.raw.copy()
-        offset = self.true_platform.cells[2].offset
-        raw[:, 2] = np.rint(offset + (raw[:, 2] - offset) / 4).astype(np.int64)
-        return Block(block.t_s, raw)
 
 
 def steered(**instead):

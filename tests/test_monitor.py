@@ -7,8 +7,8 @@ from firmware.live import rate_report, run_live
 from firmware.monitor import Knot, Monitor, WatchSettings
 from firmware.sim.scenario import realistic_session
 from firmware.sources.simulated import SimulatedPlatform
+from tests.blocks import FIELDS, run_in_blocks
 
-FIELDS = ("t_s", "force_n", "x_mm", "y_mm", "cell_force_n", "fault", "rejected")
 
 
 @pytest.fixture(scope="module")
@@ -17,20 +17,6 @@ def session():
                                                negative_sensitivity=True, stale_offsets_n=6.0)
     watch = WatchSettings(*truth.band_n, knot=Knot(*truth.knot_mm))
     return block, platform, watch
-
-
-def run_in_blocks(block, platform, watch, sizes):
-    mon = Monitor(platform, watch)
-    outs, events, start, i = [], [], 0, 0
-    while start < len(block):
-        size = sizes[i % len(sizes)]
-        out, ev = mon.process(block.slice(start, start + size))
-        outs.append(out)
-        events += ev
-        start, i = start + size, i + 1
-    events += mon.finish()
-    arrays = {f: np.concatenate([getattr(o, f) for o in outs]) for f in FIELDS}
-    return arrays, events
 
 
 @pytest.mark.parametrize("sizes", [[1], [1, 2, 3, 4], [7, 1, 250], [4096], [100000]])

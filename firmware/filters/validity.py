@@ -35,7 +35,7 @@ class FaultDetector:
         self.reset()
 
     def reset(self) -> None:
-        n, k = self.n_cells, self.frozen_pairs
+        n = self.n_cells
         self._t_good = np.full(n, np.nan)        # time of the last accepted reading
         self._t_bad = np.full(n, -np.inf)        # time of the last bad row
         self._fault = np.zeros(n, dtype=bool)

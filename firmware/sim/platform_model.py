@@ -186,7 +186,7 @@ class PlatformModel:
 
     def measure(self, first_index: int, force_n, x_mm, y_mm) -> Measurement:
         """Raw rows for samples ``first_index, first_index + 1, ...`` of the truth given."""
-        n, k = len(force_n), self.platform.n_cells
+        n = len(force_n)
         t = (first_index + np.arange(n)) / self.platform.rate_hz
         rnd = self._randoms(first_index, n)
         counts = self.clean_counts(force_n, x_mm, y_mm) + self.noise_counts_rms * rnd["normal"]
