@@ -30,13 +30,13 @@ import math
 import re
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from calibration.files import StoreError
 from calibration.profiles import ProfileError, person_key, region_key
 from server import migrations
+from server.progress import NextDay, Session, WarningEvent
 
 DB_NAME = "sessions.db"
 OUTCOMES = ("running", "done", "aborted", "crashed")
@@ -47,67 +47,12 @@ _WARNING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _SESSION_COLUMNS = ("id, person, region, tool, knot_x_mm, knot_y_mm, started_at, ended_at, outcome, pain_before, "
                     "pain_after, elapsed_s, time_in_band_s, cycles_done, recording_path, step")
 
-__all__ = ["DB_NAME", "NextDay", "OUTCOMES", "Session", "SessionStore", "StoreError", "TOOLS", "WarningEvent",
-           "open_store", "sessions_path"]
-
-
-@dataclass(frozen=True)
-class WarningEvent:
-    """One warning during a session, in session seconds; ``end_t_s`` None while it is on."""
-
-    name: str
-    start_t_s: float
-    end_t_s: float | None
-
-
-@dataclass(frozen=True)
-class NextDay:
-    """The answer to "how tender is the knot now?" asked after a session."""
-
-    asked_at: str
-    tenderness: float
-    bruising: bool | None
-
-
-@dataclass(frozen=True)
-class Session:
-    id: int
-    person: str
-    region: str
-    tool: str
-    knot_x_mm: float | None
-    knot_y_mm: float | None
-    started_at: str
-    ended_at: str | None
-    outcome: str
-    pain_before: float | None
-    pain_after: float | None
-    elapsed_s: float
-    time_in_band_s: float
-    cycles_done: int
-    recording_path: str | None
-    step: str | None
-    warnings: tuple[WarningEvent, ...] = ()
-    next_day: NextDay | None = None
-
-    def warning_totals(self) -> dict[str, tuple[int, float]]:
-        """Per warning name: how many times and for how many seconds (an open one runs to ``elapsed_s``)."""
-        totals: dict[str, tuple[int, float]] = {}
-        for w in self.warnings:
-            end = w.end_t_s if w.end_t_s is not None else max(self.elapsed_s, w.start_t_s)
-            count, seconds = totals.get(w.name, (0, 0.0))
-            totals[w.name] = (count + 1, seconds + end - w.start_t_s)
-        return totals
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def sessions_path(data_dir) -> Path:
     return Path(data_dir) / DB_NAME
 
 
-def open_store(path) -> "SessionStore":
+def open_store(path) -> SessionStore:
     """Open (creating if needed) and migrate the sessions database at ``path``."""
     path = Path(path)
     if path.is_dir():
@@ -163,7 +108,7 @@ class SessionStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn, self.path, self._depth = conn, path, 0
 
-    def __enter__(self) -> "SessionStore":
+    def __enter__(self) -> SessionStore:
         return self
 
     def __exit__(self, *exc) -> None:

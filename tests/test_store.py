@@ -211,11 +211,10 @@ def test_an_ended_session_takes_no_more_progress(db):
 def test_a_batch_commits_together_or_not_at_all(db):
     with open_store(db) as store:
         sid = store.start_session("ana", "calf", "roller", START)
-        with pytest.raises(StoreError):
-            with store.batch():
-                store.update_progress(sid, 10.0, 5.0, 1)
-                store.add_warning(sid, "over_band", 9.0)
-                store.add_warning(sid, "BAD", 9.5)
+        with pytest.raises(StoreError), store.batch():
+            store.update_progress(sid, 10.0, 5.0, 1)
+            store.add_warning(sid, "over_band", 9.0)
+            store.add_warning(sid, "BAD", 9.5)
         s = store.session(sid)
         assert (s.elapsed_s, s.warnings) == (0.0, ())
         with store.batch():
