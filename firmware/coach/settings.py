@@ -99,7 +99,6 @@ class CoachSettings:
         _check_order(self, "band_lo", "band_hi", strict=True)
         _check_order(self, "dose_min_s", "dose_max_s", strict=False)
         _check_order(self, "stroke_min_mm", "stroke_length_mm", strict=True)
-        _check_order(self, "relax_settle_s", "relax_s", strict=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
