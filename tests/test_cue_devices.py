@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -10,8 +11,18 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from firmware.cues import devices
 from firmware.cues.devices import (
-    DEFAULT_BUTTONS, MARK_OR_NEXT, NO_GPIO_REASON, PAUSE, ButtonInput, ButtonSpec, CueBuzzer, CueLed,
-    CueOutput, NoGpioOutput, PressHold, open_cues,
+    DEFAULT_BUTTONS,
+    MARK_OR_NEXT,
+    NO_GPIO_REASON,
+    PAUSE,
+    ButtonInput,
+    ButtonSpec,
+    CueBuzzer,
+    CueLed,
+    CueOutput,
+    NoGpioOutput,
+    PressHold,
+    open_cues,
 )
 from firmware.cues.patterns import FAULT, IN_BAND, PATTERNS
 from firmware.cues.player import CuePlayer
@@ -45,7 +56,7 @@ def no_global_factory():
 
 
 def ticks(t0: float, t1: float, dt: float = DT) -> list[float]:
-    return [round(t0 + i * dt, 6) for i in range(int(round((t1 - t0) / dt)) + 1)]
+    return [round(t0 + i * dt, 6) for i in range(round((t1 - t0) / dt) + 1)]
 
 
 def pin_beeps(output: CueOutput, pin, t0: float, t1: float) -> list[tuple[float, float]]:
@@ -106,10 +117,10 @@ def test_the_led_pin_shows_the_states(factory):
         over = [bool(pin.state) for t in ticks(1.0, 2.0 - DT) if out.tick(t)]
         assert sum(over) == pytest.approx(len(over) / 2, abs=2)
         assert over[0] and over[int(0.2 / DT)] and not over[int(0.3 / DT)] and over[int(0.6 / DT)]
-        assert sum(1 for a, b in zip(over, over[1:]) if b and not a) == 1  # lit again at 1.5
+        assert sum(1 for a, b in itertools.pairwise(over) if b and not a) == 1  # lit again at 1.5
         player.hold("fault", 2.0)  # fault: 5 per second
         fault = [bool(pin.state) for t in ticks(2.0, 3.0 - DT) if out.tick(t)]
-        rises = sum(1 for a, b in zip(fault, fault[1:]) if b and not a)
+        rises = sum(1 for a, b in itertools.pairwise(fault) if b and not a)
         assert rises == 4 and fault[0]  # lit at 2.0, then 4 more flashes in the second
         player.stop_all(3.0)
         player.set_led("idle", 3.0)
@@ -358,11 +369,11 @@ def test_the_mirror_matches_the_gpio_output(factory):
 
 
 def test_busy_pins_fall_back_with_a_reason_and_close_what_was_opened(factory):
-    with Buzzer(16, pin_factory=factory):  # someone holds button 2's pin
-        with open_cues(pin_factory=factory) as cues:
-            assert isinstance(cues.output, NoGpioOutput)
-            assert cues.reason.startswith("GPIO pins unavailable (")
-            assert cues.reason.endswith("cues are off; the tablet shows them")
+    # someone holds button 2's pin
+    with Buzzer(16, pin_factory=factory), open_cues(pin_factory=factory) as cues:
+        assert isinstance(cues.output, NoGpioOutput)
+        assert cues.reason.startswith("GPIO pins unavailable (")
+        assert cues.reason.endswith("cues are off; the tablet shows them")
     with open_cues(pin_factory=factory) as cues:  # buzzer, LED and button 1 were released
         assert cues.reason is None
 

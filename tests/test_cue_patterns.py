@@ -8,7 +8,15 @@ import pytest
 
 from firmware.cues import patterns as patterns_module
 from firmware.cues.patterns import (
-    FAULT, IDLE, IN_BAND, LED_LOOKS, OVER, PATTERNS, Pattern, Priority, Step,
+    FAULT,
+    IDLE,
+    IN_BAND,
+    LED_LOOKS,
+    OVER,
+    PATTERNS,
+    Pattern,
+    Priority,
+    Step,
 )
 from firmware.cues.player import CuePlayer
 from firmware.rules import Event
@@ -17,7 +25,7 @@ DT = 0.001  # 1 ms sampling of the schedule
 
 
 def times(t0: float, t1: float, dt: float = DT) -> list[float]:
-    n = int(round((t1 - t0) / dt))
+    n = round((t1 - t0) / dt)
     return [round(t0 + i * dt, 6) for i in range(n + 1)]
 
 

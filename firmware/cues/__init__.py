@@ -5,10 +5,32 @@ Pi's pins through gpiozero, or mirrors the states where there is no GPIO.
 ``devices`` is not imported here, so the pure parts load without gpiozero.
 """
 
-from firmware.cues.patterns import FAULT, IDLE, IN_BAND, LED_LOOKS, OVER, PATTERNS, LedLook, Pattern, Priority, Step
+from firmware.cues.patterns import (
+    FAULT,
+    IDLE,
+    IN_BAND,
+    LED_LOOKS,
+    OVER,
+    PATTERNS,
+    LedLook,
+    Pattern,
+    Priority,
+    Step,
+)
 from firmware.cues.player import EVENT_CUES, CuePlayer, CueState
 
 __all__ = [
-    "CuePlayer", "CueState", "EVENT_CUES", "FAULT", "IDLE", "IN_BAND", "LED_LOOKS", "LedLook",
-    "OVER", "PATTERNS", "Pattern", "Priority", "Step",
+    "EVENT_CUES",
+    "FAULT",
+    "IDLE",
+    "IN_BAND",
+    "LED_LOOKS",
+    "OVER",
+    "PATTERNS",
+    "CuePlayer",
+    "CueState",
+    "LedLook",
+    "Pattern",
+    "Priority",
+    "Step",
 ]

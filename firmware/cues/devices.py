@@ -25,10 +25,21 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from gpiozero import LED, PWMLED, RGBLED, BadPinFactory, Button, Buzzer, Device, GPIOZeroError, TonalBuzzer
+from gpiozero import (
+    LED,
+    PWMLED,
+    RGBLED,
+    BadPinFactory,
+    Button,
+    Buzzer,
+    Device,
+    GPIOZeroError,
+    TonalBuzzer,
+)
 from gpiozero.tones import Tone
 
 from firmware.cues.player import CuePlayer, CueState

@@ -12,9 +12,9 @@ Sounds, highest priority first (a higher one interrupts a lower one):
 
 | pattern | priority | meaning | rhythm | repeats |
 |---|---|---|---|---|
-| ``fault`` | fault | a sensor failed; readings are not shown | three long, close: daah-daah-daah | every 2.5 s while the fault lasts |
-| ``ease_off`` | warning | pressing harder than 5/10: ease off | three rapid short: di-di-di | every 1.5 s while over |
-| ``move_off_knot`` | warning | resting on the marked knot: move beside it | short then long: di-daah | every 2 s while on the knot |
+| ``fault`` | fault | a sensor failed; readings are not shown | three long, close: daah-daah-daah | after a 2.5 s pause, while the fault lasts |
+| ``ease_off`` | warning | pressing harder than 5/10: ease off | three rapid short: di-di-di | after a 1.5 s pause, while over |
+| ``move_off_knot`` | warning | resting on the marked knot: move beside it | short then long: di-daah | after a 2 s pause, while on the knot |
 | ``contract`` | step | step 3: contract the muscle hard now (5 s) | two long: daah-daah | once |
 | ``relax`` | step | step 3: let go fully and breathe out (10-15 s) | one long, soft; falling tones on a piezo: daaaah | once |
 | ``step_done`` | step | this step is over, go to the next | two short, close: di-di (ding-dong) | once |

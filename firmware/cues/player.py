@@ -37,10 +37,19 @@ Rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from firmware.cues.patterns import FAULT, IDLE, LED_LOOKS, OVER, PATTERNS, Pattern, Priority
+from firmware.cues.patterns import (
+    FAULT,
+    IDLE,
+    LED_LOOKS,
+    OVER,
+    PATTERNS,
+    Pattern,
+    Priority,
+)
 
 #: Rule events (firmware.rules) and the warning each one holds.
 EVENT_CUES: dict[str, str] = {
