@@ -1,0 +1,166 @@
+"""`knotcoach sessions`: past sessions, newest first, listed or exported.
+
+    knotcoach sessions [--person NAME] [--region REGION] [--since DATE]
+    knotcoach sessions ... --out FILE.csv|FILE.json [--format csv|json]
+    knotcoach sessions ... --format csv|json          (the export to standard output)
+
+The export is written atomically (a crash leaves the old file or the new one).
+CSV has one row per session; its ``warnings`` column sums each warning as
+``name:count:seconds`` joined by ``;``. JSON holds every warning event::
+
+    {"format": "knotcoach-sessions", "version": 1,
+     "sessions": [{"id": 3, "person": "ana", ..., "warnings": [{"name": "over_band",
+                   "start_t_s": 20.0, "end_t_s": 23.5}], "next_day": null}, ...]}
+
+Reading never creates the database: with none yet, the list is empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+from datetime import date, datetime
+
+from calibration.profiles import ProfileError, person_key, region_key
+
+EXPORT_FORMAT, EXPORT_VERSION = "knotcoach-sessions", 1
+FORMATS = ("csv", "json")
+CSV_FIELDS = ("id", "person", "region", "tool", "knot_x_mm", "knot_y_mm", "started_at", "ended_at", "outcome",
+              "step", "pain_before", "pain_after", "elapsed_s", "time_in_band_s", "cycles_done", "warnings",
+              "next_day_asked_at", "next_day_tenderness", "next_day_bruising", "recording_path")
+
+
+def _checked(key, what: str):
+    def parse(text: str) -> str:
+        try:
+            return key(text)
+        except ProfileError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = what
+    return parse
+
+
+def _since(text: str) -> str:
+    try:
+        (date if len(text.strip()) == 10 else datetime).fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since takes a date such as 2026-11-20 or an ISO 8601 date-time, "
+                                         f"not {text!r}") from None
+    return text.strip()
+
+
+def configure(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("sessions", help="list past sessions, or export them as CSV or JSON",
+                       description="Past coaching sessions, newest first: list them, or export them "
+                                   "for a spreadsheet or a physiotherapist.")
+    p.add_argument("--person", type=_checked(person_key, "person"), metavar="NAME", help="only this person's")
+    p.add_argument("--region", type=_checked(region_key, "region"), help="only this body region's")
+    p.add_argument("--since", type=_since, metavar="DATE",
+                   help="only sessions started on or after this day (the person's own) or ISO date-time")
+    p.add_argument("--format", choices=FORMATS, help="export as csv or json (default: from --out's extension)")
+    p.add_argument("--out", metavar="FILE", help="write the export to FILE instead of listing")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where calibrations and sessions live (default: $STATE_DIRECTORY or the user's data folder)")
+    return p
+
+
+def run(args, out=print) -> int:
+    from calibration.files import StoreError, write_text_atomic
+    from server.commands import InputError, data_dir
+    from server.store import open_store, sessions_path
+
+    db = sessions_path(data_dir(args))
+    if args.out:
+        _check_out(args.out, db, InputError)
+    fmt = _export_format(args, InputError)
+    try:
+        if db.exists():
+            with open_store(db) as store:
+                sessions = store.sessions(person=args.person, region=args.region, since=args.since)
+        else:
+            sessions = []
+    except StoreError as e:
+        raise InputError(str(e)) from None
+    if fmt is None:
+        if not sessions:
+            out("No sessions yet." if not db.exists() else "No sessions match.")
+        for s in sessions:
+            out(format_session(s))
+        return 0
+    text = to_csv(sessions) if fmt == "csv" else to_json(sessions)
+    if not args.out:
+        out(text.rstrip("\n"))
+        return 0
+    try:
+        write_text_atomic(args.out, text)
+    except OSError as e:
+        raise InputError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    out(f"Wrote {len(sessions)} session(s) to {args.out}")
+    return 0
+
+
+def _export_format(args, InputError) -> str | None:
+    if args.format or not args.out:
+        return args.format
+    ext = os.path.splitext(args.out)[1].lower().lstrip(".")
+    if ext not in FORMATS:
+        raise InputError(f"{args.out}: say --format csv or --format json (or name the file .csv or .json)")
+    return ext
+
+
+def _check_out(out: str, db, InputError) -> None:
+    path = os.path.abspath(out)
+    if os.path.isdir(path):
+        raise InputError(f"{out}: is a folder; give a file name such as {out}/sessions.csv")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise InputError(f"{out}: folder {os.path.dirname(path)} does not exist")
+    ours = {os.path.abspath(f"{db}{suffix}") for suffix in ("", "-wal", "-shm")}
+    if path in ours or (os.path.exists(path) and db.exists() and os.path.samefile(path, db)):
+        raise InputError(f"{out}: that is the sessions database itself; choose another file")
+
+
+def _num(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def format_session(s) -> str:
+    """One line per session for the list."""
+    when = datetime.fromisoformat(s.started_at)
+    knot = "no knot marked" if s.knot_x_mm is None else (
+        f"knot {_num(s.knot_x_mm)} mm" if s.knot_y_mm is None else f"knot {_num(s.knot_x_mm)},{_num(s.knot_y_mm)} mm")
+    minutes = f"{int(s.elapsed_s // 60)}:{int(s.elapsed_s % 60):02d}"
+    parts = [f"#{s.id}", when.strftime("%Y-%m-%d %H:%M %z"), s.person, s.region, s.tool, knot,
+             f"pain {_num(s.pain_before)} -> {_num(s.pain_after)}", f"{minutes} ({_num(s.time_in_band_s)} s in band)",
+             f"{s.cycles_done} cycle(s)", "unfinished" if s.outcome == "running" else s.outcome]
+    totals = s.warning_totals()
+    if totals:
+        parts.append("warnings: " + ", ".join(f"{name} {n}x {_num(sec)} s" for name, (n, sec) in totals.items()))
+    if s.next_day:
+        parts.append(f"next day {_num(s.next_day.tenderness)}/10" + (", bruised" if s.next_day.bruising else ""))
+    return "  ".join(parts)
+
+
+def csv_row(s) -> dict:
+    row = {k: v for k, v in s.to_dict().items() if k in CSV_FIELDS}
+    row["warnings"] = ";".join(f"{name}:{n}:{sec:g}" for name, (n, sec) in s.warning_totals().items())
+    nd = s.next_day
+    row.update(next_day_asked_at=nd and nd.asked_at, next_day_tenderness=nd and nd.tenderness,
+               next_day_bruising=None if nd is None or nd.bruising is None else ("yes" if nd.bruising else "no"))
+    return {k: "" if v is None else v for k, v in row.items()}
+
+
+def to_csv(sessions) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for s in sessions:
+        writer.writerow(csv_row(s))
+    return buf.getvalue()
+
+
+def to_json(sessions) -> str:
+    data = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "sessions": [s.to_dict() for s in sessions]}
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
