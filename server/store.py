@@ -43,6 +43,7 @@ OUTCOMES = ("running", "done", "aborted", "crashed")
 TOOLS = ("ball", "roller")
 _TOOL_ALIASES = {"lacrosse-ball": "ball", "massage-ball": "ball", "foam-roller": "roller"}
 STEPS = ("find", "around", "reset", "done")
+OUR_TABLES = ("sessions", "warning_events", "next_day_checks")
 _WARNING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _SESSION_COLUMNS = ("id, person, region, tool, knot_x_mm, knot_y_mm, started_at, ended_at, outcome, pain_before, "
                     "pain_after, elapsed_s, time_in_band_s, cycles_done, recording_path, step")
@@ -79,8 +80,12 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     version = migrations.check_version(conn)
     check = conn.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
+        check = " ".join(check.split())
         raise StoreError(f"{path}: the database is damaged ({check}); it was left as it is")
-    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+    # Only tables of our own at version 0: another process is creating the database right now.
+    ours = ", ".join(f"'{name}'" for name in OUR_TABLES)
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                     f"'sqlite_%' AND name NOT IN ({ours})").fetchone()[0]:
         raise StoreError(f"{path}: holds tables that are not Knot Coach's; it was left as it is")
     if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
         raise StoreError(f"{path}: cannot switch the database to WAL mode")
@@ -127,7 +132,7 @@ class SessionStore:
     def batch(self, _begin: str = "BEGIN IMMEDIATE"):
         """Group calls into one transaction, committed when the block ends (rolled back on error)."""
         if self._depth == 0:
-            self.conn.execute(_begin)
+            self._execute(_begin)
         self._depth += 1
         try:
             yield self
@@ -138,7 +143,15 @@ class SessionStore:
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.conn.execute("COMMIT")
+            self._execute("COMMIT")
+
+    def _execute(self, sql: str) -> None:
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error as e:  # e.g. another process held the lock past the timeout
+            if sql == "COMMIT" and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {e}") from None
 
     def _write(self, sql: str, params=()) -> sqlite3.Cursor:
         with self.batch():
@@ -284,35 +297,32 @@ class SessionStore:
 
     def _read(self, where: str, params) -> list[Session]:
         with self.batch("BEGIN"):  # one snapshot for the sessions and their warnings, without the write lock
-            self.conn.row_factory = sqlite3.Row
-            try:
-                rows = self.conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions {where} "
-                                         "ORDER BY started_utc DESC, id DESC", params).fetchall()
-                warnings: dict[int, list[WarningEvent]] = {}
-                checks: dict[int, NextDay] = {}
-                ids = [r["id"] for r in rows]
-                for i in range(0, len(ids), 500):
-                    marks = ",".join("?" * len(ids[i:i + 500]))
-                    for w in self.conn.execute(f"SELECT session_id, name, start_t_s, end_t_s FROM warning_events "
-                                               f"WHERE session_id IN ({marks}) ORDER BY start_t_s, id", ids[i:i + 500]):
-                        warnings.setdefault(w[0], []).append(WarningEvent(w[1], w[2], w[3]))
-                    for c in self.conn.execute(f"SELECT session_id, asked_at, tenderness, bruising FROM "
-                                               f"next_day_checks WHERE session_id IN ({marks})", ids[i:i + 500]):
-                        checks[c[0]] = NextDay(c[1], c[2], None if c[3] is None else bool(c[3]))
-            finally:
-                self.conn.row_factory = None
+            rows = self._rows(f"SELECT {_SESSION_COLUMNS} FROM sessions {where} ORDER BY started_utc DESC, id DESC",
+                              params)
+            warnings: dict[int, list[WarningEvent]] = {}
+            checks: dict[int, NextDay] = {}
+            ids = [r["id"] for r in rows]
+            for i in range(0, len(ids), 500):
+                marks = ",".join("?" * len(ids[i:i + 500]))
+                for w in self.conn.execute(f"SELECT session_id, name, start_t_s, end_t_s FROM warning_events "
+                                           f"WHERE session_id IN ({marks}) ORDER BY start_t_s, id", ids[i:i + 500]):
+                    warnings.setdefault(w[0], []).append(WarningEvent(w[1], w[2], w[3]))
+                for c in self.conn.execute(f"SELECT session_id, asked_at, tenderness, bruising FROM "
+                                           f"next_day_checks WHERE session_id IN ({marks})", ids[i:i + 500]):
+                    checks[c[0]] = NextDay(c[1], c[2], None if c[3] is None else bool(c[3]))
         return [Session(**dict(r), warnings=tuple(warnings.get(r["id"], ())), next_day=checks.get(r["id"]))
                 for r in rows]
 
+    def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
+        cur = self.conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, params).fetchall()
+
     def _session_row(self, session_id: int) -> sqlite3.Row:
-        self.conn.row_factory = sqlite3.Row
-        try:
-            row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        finally:
-            self.conn.row_factory = None
-        if row is None:
+        rows = self._rows("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
             raise StoreError(f"no session {session_id}")
-        return row
+        return rows[0]
 
     def _why_not_running(self, session_id: int) -> str:
         row = self.conn.execute("SELECT outcome FROM sessions WHERE id = ?", (session_id,)).fetchone()

@@ -4,8 +4,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from server.progress import (CAUSES, NextDay, ProgressSettings, Session, dose_check, group_knots, is_settled,
-                             judge_next_day, maintenance, next_day_question, recurring, report, trend)
+from server.progress import (
+    CAUSES,
+    NextDay,
+    ProgressSettings,
+    Session,
+    dose_check,
+    group_knots,
+    is_settled,
+    judge_next_day,
+    maintenance,
+    next_day_question,
+    recurring,
+    report,
+    trend,
+)
 
 CET = timezone(timedelta(hours=1))
 DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=CET)

@@ -280,3 +280,26 @@ def test_a_session_killed_mid_way_keeps_its_last_checkpoint(db):
         assert s.outcome == "crashed" and s.warnings[1].end_t_s == s.elapsed_s
         assert s.ended_at.startswith("2026-11-27T09:30:0") and s.ended_at.endswith("+01:00")
         assert store.recover_unfinished() == []
+
+
+def test_several_processes_opening_a_new_database_at_once(db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_close(_):
+        with open_store(db) as store:
+            return store.schema_version
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(open_and_close, range(6))) == [migrations.LATEST] * 6
+
+
+def test_a_write_lock_held_too_long_is_one_line_and_the_reader_still_reads(db):
+    with open_store(db) as device, open_store(db) as other:
+        sid = device.start_session("ana", "calf", "roller", START)
+        device.conn.execute("PRAGMA busy_timeout = 50")
+        with other.batch():  # another writer holds the lock
+            with pytest.raises(StoreError) as e:
+                device.update_progress(sid, 1.0, 0.5, 0)
+            assert "locked" in one_line(e)
+            assert device.session(sid).elapsed_s == 0.0  # reading is not blocked (WAL)
+        device.update_progress(sid, 1.0, 0.5, 0)
+        assert other.session(sid).elapsed_s == 1.0
