@@ -5,7 +5,9 @@ confirmed when the force moves away from the resting force measured just
 before it by at least ``max(contract_change_frac * rest, contract_change_min_n)``;
 full relaxation when, over the last ``relax_settle_s`` of the relax phase,
 the force stays within ``max(relax_return_frac * rest, contract_change_min_n / 2)``
-of that rest. Without force samples either check stays ``None`` (unknown).
+of that rest. The resting force is re-measured before each contraction unless the
+relaxation before it was seen not to be full. Without force samples either
+check stays ``None`` (unknown).
 """
 
 from __future__ import annotations
@@ -93,11 +95,18 @@ class ResetCycles:
         if self.finished:
             return None
         if self.phase == CONTRACT:
-            rest = self._mean(end_s - self.settings.relax_settle_s, end_s)
-            self.records.append(CycleRecord(self.n, rest_n=rest))
+            self.records.append(CycleRecord(self.n, rest_n=self._rest_n(end_s)))
         keep_s = end_s - self.settings.relax_settle_s
         self.samples = [s for s in self.samples if s[0] >= keep_s]
         return self.phase
+
+    def _rest_n(self, t_s: float) -> float | None:
+        """The resting force before a contraction: measured now, unless the last relaxation
+        was seen not to be full (then the last rest stays the reference)."""
+        last = self.records[-1] if self.records else None
+        if last is not None and last.relaxed is False:
+            return last.rest_n
+        return self._mean(t_s - self.settings.relax_settle_s, t_s)
 
     def _window(self, t0_s: float, t1_s: float) -> list[float]:
         return [f for t, f in self.samples if t0_s <= t < t1_s]

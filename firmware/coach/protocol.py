@@ -45,6 +45,8 @@ from firmware.rules import OnKnotRule
 
 STEPS = ("screen", "ready", "find", "around", "reset", "rerate", "done")
 RUNNING = ("find", "around", "reset")
+#: What a frame showed counts for at most this long when the next frame is late.
+HOLD_S = 0.5
 #: warning name -> the cue it sounds
 CUE_FOR = {"over_band": "ease_off", "below_band": "press_a_bit_more", "on_knot": "move_off_knot",
            "fast_stroke": "slow_down", "lingering": "keep_moving", "sensor_fault": "fault",
@@ -81,7 +83,7 @@ class Coach(FrameSteps):
         self._taken, self._last_t = 0, None
         self._ticking, self._wall0, self._active0, self._accounted = False, 0.0, 0.0, 0.0
         self._step_start_s, self._offered, self._capped = 0.0, False, False
-        self._in_band, self._side = False, None
+        self._in_band, self._side, self._frame_s = False, None, 0.0
         self._positions: deque[tuple[float, float, float | None]] = deque()
         self._linger = Linger(s.linger_radius_mm, s.find_linger_s)
         self._stroke = StrokeTracker(s.stroke_min_mm, s.turn_mm)
@@ -195,6 +197,7 @@ class Coach(FrameSteps):
         loaded = force is not None and force >= self.settings.min_load_n
         pos = (frame.x_mm, frame.y_mm) if loaded and frame.x_mm is not None else None
         getattr(self, "_observe_" + self.step)(t_s, force, rating, pos, frame.warnings)
+        self._frame_s = self._active_at(t_s)
         return self.take_cues()
 
     # -------------------------------------------------------------- views
@@ -272,9 +275,10 @@ class Coach(FrameSteps):
         return min(due, key=lambda d: d[0]) if due else None
 
     def _accrue_to(self, t_s: float) -> None:
-        """Credit the time since the last credit to what the last frame showed."""
+        """Credit the time since the last credit to what the last frame showed (for up to ``HOLD_S``)."""
         now_s = self._active_at(t_s)
-        dt, self._accounted = now_s - self._accounted, now_s
+        dt = min(now_s, self._frame_s + HOLD_S) - self._accounted
+        self._accounted = now_s
         if dt <= 0 or self.step not in RUNNING:
             return
         for latch in self.latches.values():
@@ -330,14 +334,14 @@ class Coach(FrameSteps):
 
     def _finish(self, t_s: float) -> None:
         self.ended_in, self.end_t_s = self.step, t_s
-        self.step = "done"
         self._cue(t_s, "session_done", aborted=self.aborted)
+        self.step = "done"
 
     def _clear_transient(self) -> None:
         """Forget what the last frames showed (new step, or back from a pause)."""
         for name, latch in self.latches.items():
             latch.active = latch.active and name == "sensor_fault"
-        self._in_band, self._side = False, None
+        self._in_band, self._side, self._frame_s = False, None, 0.0
         self._positions.clear()
         for tracker in (self._linger, self._stroke, self._light, self._load):
             tracker.reset()
