@@ -491,6 +491,22 @@ def test_fast_strokes_warn_slow_down(speed, warns):
     assert r.snap.last_stroke["length_mm"] == pytest.approx(100.0, abs=speed * DT)
 
 
+def test_a_long_fast_roll_is_judged_after_one_stroke_length_before_it_turns():
+    r = Run()
+    t0 = r.to_around()
+    r.until(t0 + 3.0, lambda t: F(80.0, 4.5, 70.0 + 100.0 * (t - t0), 0.0))  # 300 mm straight on
+    assert cue_times(r.c, "slow_down") == [pytest.approx(t0 + 1.0, abs=DT + EPS)]
+    assert r.snap.last_stroke["length_mm"] == pytest.approx(100.0, abs=4.0)
+
+
+def test_a_long_slow_roll_is_not_a_fast_stroke():
+    r = Run()
+    t0 = r.to_around()
+    r.until(t0 + 6.0, lambda t: F(80.0, 4.5, 70.0 + 50.0 * (t - t0), 0.0))
+    assert "slow_down" not in names(r.c.cues)
+    assert r.snap.last_stroke["speed_mm_s"] == pytest.approx(50.0, rel=0.01)
+
+
 def test_a_fast_jiggle_shorter_than_a_stroke_is_not_a_fast_stroke():
     r = Run()
     r.to_around()

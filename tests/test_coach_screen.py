@@ -5,8 +5,16 @@ import math
 
 import pytest
 
-from firmware.coach.screen import (FOAM_ROLLER, INJURY_SIGNS, KNOT_OR_INJURY, LACROSSE_BALL, TOOLS,
-                                   check_pain, screen, tools_for)
+from firmware.coach.screen import (
+    FOAM_ROLLER,
+    INJURY_SIGNS,
+    KNOT_OR_INJURY,
+    LACROSSE_BALL,
+    TOOLS,
+    check_pain,
+    screen,
+    tools_for,
+)
 from firmware.coach.settings import LIMITS, CoachSettings
 
 

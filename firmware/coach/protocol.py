@@ -86,7 +86,7 @@ class Coach(FrameSteps):
         self._in_band, self._side, self._frame_s = False, None, 0.0
         self._positions: deque[tuple[float, float, float | None]] = deque()
         self._linger = Linger(s.linger_radius_mm, s.find_linger_s)
-        self._stroke = StrokeTracker(s.stroke_min_mm, s.turn_mm)
+        self._stroke = StrokeTracker(s.stroke_min_mm, s.turn_mm, s.stroke_length_mm)
         self._light, self._load = Since(s.light_hint_s), Since(s.start_hold_s)
         self._knot_rule: OnKnotRule | None = None
 

@@ -90,14 +90,15 @@ class Stroke:
 
 
 class StrokeTracker:
-    """Splits the path into strokes: a stroke ends when the roller comes back ``turn_mm``.
+    """Splits the path into strokes: a stroke ends when the roller comes back ``turn_mm``,
+    or once it has gone a whole stroke's length (``length_mm``) without turning.
 
     A stroke's speed is its length over the time from its start to its far
     end, so a pause at the far end does not make a fast stroke look slow.
     """
 
-    def __init__(self, min_mm: float, turn_mm: float) -> None:
-        self.min_mm, self.turn_mm = min_mm, turn_mm
+    def __init__(self, min_mm: float, turn_mm: float, length_mm: float = math.inf) -> None:
+        self.min_mm, self.turn_mm, self.length_mm = min_mm, turn_mm, length_mm
         self.reset()
 
     def reset(self) -> None:
@@ -116,7 +117,11 @@ class StrokeTracker:
         d = distance_mm(self._start[1], pos)
         if d > self._far[2]:
             self._far = (t_s, pos, d)
-            return None
+            if d < self.length_mm:
+                return None
+            done = self._finish()
+            self._start, self._far = (t_s, pos), (t_s, pos, 0.0)
+            return done
         if self._far[2] - d < self.turn_mm:
             return None
         done = self._finish()
