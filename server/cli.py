@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     from server import profile_cmd
     for action in profile_cmd.configure(sub):
         _data_dir_option(action)
+    from server import sessions_cmd
+    sessions_cmd.configure(sub)
 
     ana = sub.add_parser("analyze", help="report when the device would have warned on a recording",
                          description="Run the live filter loop and rules on a recording.")

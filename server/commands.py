@@ -20,6 +20,9 @@ class InputError(ValueError):
 
 
 def dispatch(args) -> int:
+    if args.command == "sessions":
+        from server import sessions_cmd
+        return sessions_cmd.run(args)
     if args.command == "profile":
         from server import profile_cmd
         return profile_cmd.run(args)

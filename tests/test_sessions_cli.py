@@ -10,8 +10,6 @@ from server.cli import UsageError, _Parser, build_parser, main
 from server.commands import InputError
 from server.store import open_store, sessions_path
 
-WIRED = "sessions" in build_parser()._subparsers._group_actions[0].choices
-needs_wiring = pytest.mark.skipif(not WIRED, reason="'knotcoach sessions' is not wired into server/cli.py yet")
 
 
 @pytest.fixture
@@ -150,7 +148,6 @@ def test_a_damaged_database_is_one_line(tmp_path):
         run(tmp_path)
 
 
-@needs_wiring
 def test_the_knotcoach_command(data, capsys, tmp_path_factory):
     out = tmp_path_factory.mktemp("x") / "s.json"
     assert main(["sessions", "--person", "bo", "--data-dir", str(data)]) == 0
@@ -160,7 +157,6 @@ def test_the_knotcoach_command(data, capsys, tmp_path_factory):
     assert "list past sessions, or export them as CSV or JSON" in build_parser().format_help()
 
 
-@needs_wiring
 def test_bad_input_exits_2_with_one_line(data, capsys):
     capsys.readouterr()
     assert main(["sessions", "--since", "soon", "--data-dir", str(data)]) == 2
