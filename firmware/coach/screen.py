@@ -110,8 +110,13 @@ def tools_for(region: str) -> tuple[str, ...]:
     return TOOLS_FOR_REGION.get(region_key(region), TOOLS)
 
 
+#: Short and everyday names people (and the sessions store) use for the tools.
+TOOL_ALIASES = {"ball": "lacrosse_ball", "massage_ball": "lacrosse_ball", "roller": "foam_roller"}
+
+
 def check_tool(tool: Any) -> str:
     key = str(tool).strip().lower().replace(" ", "_").replace("-", "_")
+    key = TOOL_ALIASES.get(key, key)
     if key not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}: use {' or '.join(TOOLS)}")
     return key
