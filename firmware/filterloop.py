@@ -21,6 +21,7 @@ from firmware.block import MISSING, Block
 from firmware.filters.lowpass import LowPass
 from firmware.filters.spike import WINDOW as SPIKE_WINDOW, SpikeFilter
 from firmware.filters.validity import FaultDetector
+from firmware.filters.vec import ROW_PATH_ROWS
 from firmware.filters.zero import ZeroTracker
 
 
@@ -120,9 +121,8 @@ class FilterLoop:
         force_n = _sum_rows(cell_n)
         if unread is not None:
             force_n[np.logical_or.reduce(unread, axis=0)] = np.nan  # no reading yet: unknown, not 0 N
-        any_fault = np.logical_or.reduce(fault, axis=0)
-        if any_fault.any():
-            force_n[any_fault] = np.nan
+        if fault.any():
+            force_n[np.logical_or.reduce(fault, axis=0)] = np.nan
         x_mm, y_mm = self._position(cell_n, force_n)
         if accepted.all():
             rejected = np.zeros(raw.shape, dtype=bool)
@@ -143,6 +143,8 @@ class FilterLoop:
 
     def _position(self, cell_n: np.ndarray, force_n: np.ndarray):
         n = len(force_n)
+        if n <= ROW_PATH_ROWS:
+            return self._position_rows(cell_n, force_n)
         loaded = force_n >= self.settings.min_load_n  # NaN (fault) compares False
         if not self._has_position or not loaded.any():
             return np.full(n, np.nan), np.full(n, np.nan)
@@ -153,6 +155,21 @@ class FilterLoop:
             xy = np.full(moments.shape, np.nan)
             np.divide(moments, force_n, out=xy, where=loaded)
         return xy[0], xy[1]
+
+
+    def _position_rows(self, cell_n: np.ndarray, force_n: np.ndarray):
+        """A few live rows in plain Python: the same sums, in the same order, as ``_position``."""
+        nan = float("nan")
+        xs, ys = [nan] * len(force_n), [nan] * len(force_n)
+        if self._has_position:
+            px, py = self._pos[:, 0].tolist(), self._pos[:, 1].tolist()
+            for i, (f, forces) in enumerate(zip(force_n.tolist(), cell_n.T.tolist())):
+                if f >= self.settings.min_load_n:  # NaN (fault) compares False
+                    mx, my = forces[0] * px[0], forces[0] * py[0]
+                    for c in range(1, len(forces)):
+                        mx, my = mx + forces[c] * px[c], my + forces[c] * py[c]
+                    xs[i], ys[i] = mx / f, my / f
+        return np.array(xs), np.array(ys)
 
 
 def _sum_rows(a: np.ndarray) -> np.ndarray:

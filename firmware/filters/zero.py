@@ -94,21 +94,25 @@ class ZeroTracker:
         self._cpn_list = self.cpn.tolist()
         self._zero_col = (self.zero0 + self._drift)[:, None]
 
-    def _loaded_rows(self, clean: np.ndarray) -> bool:
-        """The live case in plain Python: True if someone is on the platform on
-        every row (the same sums, in the same order, as ``_track``)."""
+    def _quiet_rows(self, t_s: np.ndarray, clean: np.ndarray) -> bool:
+        """A few live rows in plain Python: True (state updated) when no row is a
+        steady unloaded one, so the zero stays put; False changes nothing and the
+        array path does the tracking. Same sums, in the same order, as ``_track``."""
         zero0, cpn, limit = self._zero0_list, self._cpn_list, self.unloaded_n
-        for row in zip(*clean.tolist()):
+        t_loaded = self._t_loaded
+        for t, row in zip(t_s.tolist(), zip(*clean.tolist())):
             total = 0.0
             for c, (v, z, k) in enumerate(zip(row, zero0, cpn)):
                 total = (v - z) / k if c == 0 else total + (v - z) / k
-            if abs(total) < limit:
+            if not abs(total) < limit:  # loaded (or unknown)
+                t_loaded = t
+            elif t - t_loaded >= self.settle_s:
                 return False
+        self._t_loaded = t_loaded
         return True
 
     def _track(self, t_s: np.ndarray, clean: np.ndarray) -> np.ndarray:
-        if clean.shape[1] <= ROW_PATH_ROWS and self._loaded_rows(clean):
-            self._t_loaded = t_s[-1]
+        if clean.shape[1] <= ROW_PATH_ROWS and self._quiet_rows(t_s, clean):
             return self._zero_col
         # Newtons above the start zero, summed over cells (row by row, so the
         # rounding does not depend on the block length).
