@@ -27,7 +27,7 @@ class DeviceLoop:
     """Source → filter loop and rules → coach → cues; frames and events to the channel."""
 
     def __init__(self, source: Source, watch: WatchSettings, *, coach: Coach | None = None, scale=None,
-                 cues=None, channel=None, boot_id: str | None = None,
+                 cues=None, channel=None, boot_id: str | None = None, data_dir=None,
                  announce: Callable[[str], None] = print) -> None:
         self.source, self.watch = source, watch
         self.monitor = Monitor(source.platform, watch)
@@ -37,6 +37,7 @@ class DeviceLoop:
         self.scale = scale if scale is not None else band_scale(watch)
         self.cues, self.channel = cues, channel
         self.boot_id = boot_id or uuid.uuid4().hex
+        self.data_dir = data_dir          # where people's scales are stored
         self.announce = announce
         self.latest: dict[str, Any] = {"t_s": None, "force_n": None, "rating": None, "x_mm": None,
                                        "y_mm": None, "warnings": [], "faults": []}
@@ -61,6 +62,24 @@ class DeviceLoop:
         """The full picture: the latest measurement, the coach and the cues."""
         cue = self.cues.player.update(self.latest["t_s"] or 0.0).to_dict() if self.cues else None
         return {**self.latest, "coach": _plain(self.coach.snapshot().to_dict()), "cue": cue}
+
+    def use_profile(self, person, region) -> list[float] | None:
+        """Coach on this person's own scale for the region, if they have one stored."""
+        if self.data_dir is None:
+            return None
+        from calibration.profiles import ProfileError, ProfileStore
+        try:
+            profile = ProfileStore(self.data_dir).load(person, region)
+        except ProfileError as e:
+            self.announce(f"cannot use the stored scale: {e}")
+            return None
+        if profile is None:
+            return None
+        self.scale = profile.scale
+        lo_n, hi_n = profile.band_n()
+        for event in self.monitor.set_band(lo_n, hi_n):
+            self._emit({"type": "event", "kind": "warning", **event.to_dict()})
+        return [lo_n, hi_n]
 
     # --------------------------------------------------------------- internals
     def _process(self, block) -> None:
@@ -130,7 +149,8 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
     if name == "start":
         decision = coach.start(t_s, args.get("person"), args.get("region"), args.get("tool"),
                                args.get("pain_before"), args.get("signs") or ())
-        return {"decision": _plain(decision.to_dict())}
+        band = loop.use_profile(args.get("person"), args.get("region")) if decision.go else None
+        return {"decision": _plain(decision.to_dict()), "band_n": band}
     if name == "mark_knot":
         point = coach.mark_knot(t_s)
         return {"knot": list(point)}

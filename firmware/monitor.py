@@ -52,6 +52,15 @@ class Monitor:
             self.knot = OnKnotRule(watch.knot.x_mm, watch.knot.y_mm, watch.zone_mm, watch.dwell_s)
         self.last_t_s: float | None = None
 
+    def set_band(self, lo_n: float, hi_n: float) -> list[Event]:
+        """Watch a new band from now on (a person's own scale chosen at session start);
+        an over-band warning still on is ended at the last sample seen."""
+        watch = WatchSettings(lo_n, hi_n, self.watch.knot, self.watch.zone_mm, self.watch.dwell_s,
+                              self.watch.hysteresis)
+        events = self.band.finish(self.last_t_s) if self.last_t_s is not None else []
+        self.watch, self.band = watch, OverBandRule(hi_n, watch.hysteresis)
+        return events
+
     @property
     def rules(self):
         return [r for r in (self.band, self.knot, self.fault) if r is not None]

@@ -112,3 +112,23 @@ def test_commands_in_the_wrong_state_are_refused_with_a_reason(rig):
     assert loop.command("steer", command="press_harder")["ok"]
     assert loop.command("start", person="ana", region="it band", tool="roller", pain_before=7)["decision"]["kind"] \
         == "redirect"
+
+
+def test_a_session_uses_the_persons_stored_scale(rig, tmp_path):
+    from calibration.intensity import Mark
+    from calibration.profiles import ProfileStore
+    clock, source, loop, factory, listener = rig
+    ProfileStore(tmp_path).add_calibration("ana", "calf", [Mark(80.0, 2.0), Mark(200.0, 5.0), Mark(260.0, 7.0)],
+                                           "2026-11-20T10:00:00+00:00")
+    loop.data_dir = tmp_path
+    run_for(clock, loop, 3.0, listener)
+    reply = loop.command("start", person="ana", region="calf", tool="roller", pain_before=6)
+    lo, hi = reply["band_n"]
+    assert hi == pytest.approx(200.0, abs=0.01) and loop.monitor.watch.band_hi_n == hi
+    run_for(clock, loop, 1.0, listener)
+    assert loop.latest["rating"] == pytest.approx(loop.scale.rating(loop.latest["force_n"]))
+    reply = loop.command("stop")
+    assert reply["ok"] and reply["summary"]["aborted"]
+    # Someone without a stored scale keeps the default band.
+    other = DeviceLoop(source, WatchSettings(185.0, 330.0), data_dir=tmp_path, announce=lambda m: None)
+    assert other.command("start", person="bo", region="calf", tool="roller", pain_before=6)["band_n"] is None

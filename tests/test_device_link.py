@@ -1,5 +1,6 @@
 """The web side of the channel follows the device, across restarts."""
 
+import queue
 import threading
 
 import pytest
@@ -9,16 +10,20 @@ from server.device_link import DeviceLink, DeviceUnavailable
 
 
 class FakeDevice:
-    """A device process stand-in: serves the channel from a thread until stopped."""
+    """A device process stand-in: serves the channel from its own thread until stopped
+    (the server is not thread-safe, so everything it sends goes through ``outbox``)."""
 
     def __init__(self, path, boot_id):
         self.server = ChannelServer(path, hello=lambda: {"boot_id": boot_id, "state": {"step": "idle"}})
+        self.outbox = queue.Queue()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
 
     def loop(self):
         while not self.stop.is_set():
+            while not self.outbox.empty():
+                self.server.broadcast(self.outbox.get())
             for client, cmd in self.server.poll(0.02):
                 ok = cmd["name"] != "explode"
                 self.server.send(client, {"type": "reply", "id": cmd["id"], "ok": ok,
@@ -49,7 +54,7 @@ def test_follows_state_answers_commands_and_notices_a_restart(tmp_path):
         link.subscribe(listener)
         assert link.connected.wait(5)
         assert link.state == {"step": "idle"} and link.boot_id == "boot-1"
-        device.server.broadcast({"type": "frame", "force_n": 99.0, "step": "around"})
+        device.outbox.put({"type": "frame", "force_n": 99.0, "step": "around"})
         wait_for(lambda: any(m["type"] == "frame" for m in seen), changed)
         assert link.state["force_n"] == 99.0 and link.state["step"] == "around"
         assert link.command("pause")["ok"] is True
