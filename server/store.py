@@ -42,7 +42,7 @@ DB_NAME = "sessions.db"
 OUTCOMES = ("running", "done", "aborted", "crashed")
 TOOLS = ("ball", "roller")
 _TOOL_ALIASES = {"lacrosse-ball": "ball", "massage-ball": "ball", "foam-roller": "roller"}
-STEPS = ("find", "around", "reset", "done")
+STEPS = ("find", "around", "reset", "rerate", "done")  # the coach's steps while a session runs
 OUR_TABLES = ("sessions", "warning_events", "next_day_checks")
 _WARNING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _SESSION_COLUMNS = ("id, person, region, tool, knot_x_mm, knot_y_mm, started_at, ended_at, outcome, pain_before, "
@@ -346,7 +346,7 @@ def _name(key, text) -> str:
 
 
 def _tool(text) -> str:
-    key = str(text).strip().lower().replace(" ", "-")
+    key = str(text).strip().lower().replace(" ", "-").replace("_", "-")
     key = _TOOL_ALIASES.get(key, key)
     if key not in TOOLS:
         raise StoreError(f"the tool is a ball or a roller, not {text!r}")

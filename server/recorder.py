@@ -1,0 +1,86 @@
+"""Keeps each coached session in the database, from what the device reports.
+
+The web process follows the device's channel (``server.device_link``); the
+recorder turns that stream into rows: a session row when the coach starts
+one, a checkpoint about once a second (so a crash loses at most a second),
+each warning with its start and end, and the ending — done, aborted, or
+crashed when the device restarted mid-session. Times in the database are
+seconds since the session started; dates come from the injected ``now_iso``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from server.store import SessionStore
+
+#: Steps during which a session is under way.
+ACTIVE_STEPS = ("find", "around", "reset", "rerate")
+CHECKPOINT_S = 1.0
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class SessionRecorder:
+    """Feed it every channel message (``handle``); it writes through ``store``."""
+
+    def __init__(self, store: SessionStore, now_iso: Callable[[], str] = utc_now_iso) -> None:
+        self.store, self.now_iso = store, now_iso
+        self.session_id: int | None = None
+        self._t0 = 0.0            # the device's sample time when the session started
+        self._t_checkpoint = 0.0
+        self._warnings: dict[tuple, int] = {}
+        self._last: dict[str, Any] = {}
+
+    def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "hello" and message.get("restarted") and self.session_id is not None:
+            self._finish("crashed", self._last)  # the device lost the session with its state
+        elif kind == "frame":
+            self._frame(message)
+        elif kind == "event" and message.get("kind") == "warning" and self.session_id is not None:
+            self._warning(message)
+
+    def _frame(self, frame: dict[str, Any]) -> None:
+        coach, t_s = frame.get("coach") or {}, frame.get("t_s")
+        if t_s is None:
+            return
+        step = coach.get("step")
+        if self.session_id is None and step in ACTIVE_STEPS and coach.get("session"):
+            self._start(coach, t_s)
+        if self.session_id is None:
+            return
+        self._last = {**coach, "t_s": t_s}
+        if step == "done" or step not in ACTIVE_STEPS:
+            self._finish("aborted" if coach.get("aborted") else "done", self._last)
+        elif t_s - self._t_checkpoint >= CHECKPOINT_S:
+            self._t_checkpoint = t_s
+            knot = coach.get("knot") or [None, None]
+            self.store.update_progress(self.session_id, t_s - self._t0, coach.get("time_in_band_s") or 0.0,
+                                       coach.get("cycles_done") or 0, step=step,
+                                       knot_x_mm=knot[0], knot_y_mm=knot[1])
+
+    def _start(self, coach: dict[str, Any], t_s: float) -> None:
+        s = coach["session"]
+        self.session_id = self.store.start_session(s["person"], s["region"], s["tool"], self.now_iso(),
+                                                   pain_before=s.get("pain_before"), step=coach["step"])
+        self._t0 = self._t_checkpoint = t_s
+        self._warnings = {}
+
+    def _warning(self, event: dict[str, Any]) -> None:
+        key = (event.get("event"), event.get("cell"))
+        t_rel = max(0.0, event["t_s"] - self._t0)
+        if event.get("edge") == "start" and key not in self._warnings:
+            self._warnings[key] = self.store.add_warning(self.session_id, key[0], t_rel)
+        elif event.get("edge") == "end" and key in self._warnings:
+            self.store.end_warning(self._warnings.pop(key), max(t_rel, 0.0))
+
+    def _finish(self, outcome: str, coach: dict[str, Any]) -> None:
+        t_rel = max(0.0, (coach.get("t_s") or self._t0) - self._t0)
+        self.store.finish_session(self.session_id, self.now_iso(), outcome, pain_after=coach.get("pain_after"),
+                                  t_s=t_rel, time_in_band_s=coach.get("time_in_band_s") or 0.0,
+                                  cycles_done=coach.get("cycles_done") or 0)
+        self.session_id, self._warnings = None, {}
