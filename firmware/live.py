@@ -85,7 +85,7 @@ class FrameBatcher:
 
 def run_live(source: Source, watch: WatchSettings, seconds: float | None = None, out: TextIO | None = None,
              announce: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
-             status_every_s: float = 0.5) -> int:
+             status_every_s: float = 0.5, scale=None) -> int:
     """Run until ``seconds`` of samples have passed, the source ends, or Ctrl-C."""
     monitor = Monitor(source.platform, watch)
     tty = bool(out and out.isatty())
@@ -118,7 +118,7 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
                     _write(out, ("\r" if tty else "") + describe(e) + "\n")
                 if out and t_now - last_status >= status_every_s:
                     last_status = t_now
-                    _write(out, _status(result, monitor, tty))
+                    _write(out, _status(result, monitor, tty, scale))
                 if seconds is not None and t_now - t_first >= seconds:
                     break
             if polled:
@@ -132,10 +132,12 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
     return 0
 
 
-def _status(result, monitor: Monitor, tty: bool) -> str:
+def _status(result, monitor: Monitor, tty: bool, scale=None) -> str:
     f = float(result.force_n[-1])
     x, y = float(result.x_mm[-1]), float(result.y_mm[-1])
     force = "fault" if math.isnan(f) else f"{f:7.1f} N"
+    if scale is not None and not math.isnan(f):
+        force += f" {float(scale.rating(f)):4.1f}/10"  # the person's own scale
     pos = "" if math.isnan(x) else f"  at {x:6.1f},{y:6.1f} mm"
     flags = [r.name for r in monitor.rules if getattr(r, "active", False) is True or
              (hasattr(r.active, "any") and r.active.any())]

@@ -68,9 +68,10 @@ def _band(args, default_band=None) -> tuple[float, float] | None:
     return args.band_newtons or default_band
 
 
-def _person_band(args) -> tuple[float, float]:
-    """The band from a person's stored scale for a region; says when to recalibrate."""
+def person_profile(args):
+    """The stored profile for --person and --region; says when to recalibrate."""
     import datetime as dt
+    import shlex
 
     from calibration.profiles import ProfileError, ProfileStore, suggest_recalibration
     if args.band_newtons or not args.region:
@@ -80,11 +81,16 @@ def _person_band(args) -> tuple[float, float]:
     except ProfileError as e:
         raise InputError(str(e)) from None
     if profile is None:
-        raise InputError(f"no {args.region} scale stored for {args.person}: "
-                         f"run 'knotcoach calibrate person --person {args.person} --region {args.region}'")
+        raise InputError(f"no {args.region} scale stored for {args.person}: run 'knotcoach calibrate person "
+                         f"--person {shlex.quote(args.person)} --region {shlex.quote(args.region)}'")
     hint = suggest_recalibration(profile, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     if hint:
         _say(hint.text)
+    return profile
+
+
+def _person_band(args) -> tuple[float, float]:
+    profile = person_profile(args)
     lo, hi = profile.band_n()
     _say(f"{profile.person}'s {profile.region} band: {lo:.0f}-{hi:.0f} N (4/10 to 5/10)")
     return lo, hi
@@ -186,9 +192,17 @@ def run(args) -> int:
              "(calibrate one with 'knotcoach calibrate person', then --profile, or set --band-newtons LO:HI)")
     if args.knot is None and hasattr(source, "knot_mm"):
         args.knot = source.knot_mm  # the simulated person's knot, so the demo shows on_knot too
+    scale = None
+    if args.person:
+        profile = person_profile(args)
+        scale = profile.scale  # the live 0-10 reading on their own scale
+        args.band_newtons = profile.band_n()
+        args.person = args.region = None  # the band is settled: no second look-up
+        _say(f"{profile.person}'s {profile.region} band: {args.band_newtons[0]:.0f}-{args.band_newtons[1]:.0f} N "
+             "(4/10 to 5/10)")
     watch = _watch(args, default_band=DEFAULT_BAND_N)
     with source:
-        return run_live(source, watch, seconds=args.seconds, out=sys.stdout, announce=_say)
+        return run_live(source, watch, seconds=args.seconds, out=sys.stdout, announce=_say, scale=scale)
 
 
 def _say(message: str) -> None:

@@ -62,8 +62,9 @@ def test_run_uses_the_persons_stored_band(data, capsys):
     capsys.readouterr()
     assert main(["run", "--source", "sim", "--fast", "--seconds", "1", "--person", "ana", "--region", "calf",
                  "--data-dir", str(data)]) == 0
-    err = capsys.readouterr().err
-    assert "ana's calf band: 120-150 N" in err and "band 120.0" not in err
+    captured = capsys.readouterr()
+    assert "ana's calf band: 120-150 N" in captured.err and "band 120.0" not in captured.err
+    assert "/10" in captured.out  # the live reading on her own 0-10 scale
     assert main(["run", "--source", "sim", "--seconds", "1", "--person", "ana", "--region", "quads",
                  "--data-dir", str(data)]) == 2
     assert "no quads scale stored for ana" in capsys.readouterr().err
