@@ -19,6 +19,8 @@ from calibration.platform import MAX_CELLS, CalibrationError, PlatformCalibratio
 STANDARD_GRAVITY_MS2 = 9.80665
 KG_PER_LB = 0.45359237
 MAX_MASS_KG = 200.0
+#: Lighter known masses move the cells too little to fit them well (hardware.md section 7: use 2-20 kg).
+MIN_MASS_KG = 0.5
 #: Cell positions are checked against this (a platform is not 5 m wide).
 MAX_SPAN_MM = 5000.0
 MIN_CELL_GAP_MM = 20.0
@@ -28,7 +30,9 @@ DEFAULT_LAYOUT = "corners:540:340"
 
 # -- input ------------------------------------------------------------------
 
-_MASS_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(kg|g|lb|lbs)?\s*$", re.IGNORECASE)
+# A sign and an exponent are read too, so that -1kg or 1e9kg get the range check's words.
+_MASS_RE = re.compile(r"^\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?)\s*(kg|g|lb|lbs)?\s*$",
+                      re.IGNORECASE)
 
 
 def parse_mass(text: str) -> float:
@@ -44,9 +48,13 @@ def parse_mass(text: str) -> float:
 
 
 def check_mass_kg(mass_kg: float) -> float:
+    """A known mass in kg from ``MIN_MASS_KG`` to ``MAX_MASS_KG``; CalibrationError (one line) if not."""
     mass_kg = float(mass_kg)
-    if not (math.isfinite(mass_kg) and mass_kg > 0):
+    if math.isnan(mass_kg) or mass_kg <= 0:
         raise CalibrationError(f"the known mass must be more than 0 kg, not {mass_kg:g} kg")
+    if mass_kg < MIN_MASS_KG:
+        raise CalibrationError(f"a known mass of {mass_kg:g} kg is too light to calibrate with: "
+                               f"use 2\u201320 kg (at least {MIN_MASS_KG:g} kg)")
     if mass_kg > MAX_MASS_KG:
         raise CalibrationError(f"a known mass of {mass_kg:g} kg is not plausible (at most {MAX_MASS_KG:g} kg)")
     return mass_kg

@@ -27,9 +27,9 @@ from calibration.platform_cal import (LIMITS, Limits, Placement, ScaleResult, Wi
                                       check_mass_kg, fit_scale, placement_change, placements, spread_n, tare,
                                       window_stats)
 from firmware.sources.base import Source
-
-#: Used to show spreads in newtons when nothing better is known about the cells.
-NOMINAL_COUNTS_PER_NEWTON = 1000.0
+# The same rough sensitivity an uncalibrated platform is opened with: spreads in newtons when nothing
+# better is known about the cells.
+from firmware.sources.factory import NOMINAL_COUNTS_PER_NEWTON
 PROGRESS_EVERY_S = 0.5
 #: Sampling has no hurry: rows pile up in the source between polls.
 POLL_MIN_S = 0.05

@@ -9,8 +9,13 @@ the pressure feels like the rating shown (2/10, 5/10, 7/10 by default).
 With ``--source sim`` a simulated person presses along the pacer and taps
 when they feel each rating (``firmware.sim.perception``), so the whole flow
 runs on a laptop; ``--manual`` lets you tap for them instead, ``--fast`` runs
-simulated time as fast as possible. Keys, clock, sleep and output are
-injectable for tests.
+simulated time as fast as possible. When ``--source auto`` finds no boards and
+falls back to the simulator, the simulated person still follows the pacer but
+never taps for itself: you tap. A scale measured on the simulator is saved
+only when ``--data-dir`` is given, never over the person's real data folder.
+If the press ends before a rating is reached, the person is told which one
+was skipped and the scale is fitted from the marks made (at least two).
+Keys, clock, sleep and output are injectable for tests.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from datetime import datetime
 from typing import Callable, TextIO
 
-from calibration.intensity import IntensityScale, ScaleError, check_ratings
+from calibration.intensity import IntensityScale, ScaleError, check_ratings, words_for
 from calibration.profiles import REGIONS, ProfileError, ProfileStore, person_key, region_key
 from calibration.scale_procedure import (DEFAULT_RATINGS, HOLDING, RAMPING, SETTLING, WAITING, ProcedureError,
                                          ScaleProcedure)
@@ -54,7 +59,8 @@ def configure(sub) -> None:
     p.add_argument("--ramp-s", type=_number("ramp-s", 10.0, 120.0), default=25.0,
                    help="how long the pacer takes to rise (default 25 s)")
     p.add_argument("--manual", action="store_true",
-                   help="with --source sim: you tap instead of the simulated person")
+                   help="with --source sim: you tap instead of the simulated person (a simulator that "
+                   "stands in for missing boards never taps for you)")
 
 
 def _ratings(text: str) -> tuple[float, ...]:
@@ -145,9 +151,17 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
     terminal = TerminalKeys() if keys is None else None
     keys = terminal if keys is None else keys
     simulated = source.kind == "simulated" and hasattr(source, "steer")
-    if terminal is not None and not terminal.usable and not (simulated and not args.manual):
+    # Only a simulator asked for by name taps for itself; one standing in for missing boards does not.
+    asked_for_sim = _source_kind(args) in ("sim", "simulated")
+    auto_tap = simulated and asked_for_sim and not args.manual
+    if terminal is not None and not terminal.usable and not auto_tap:
         source.close()
-        raise InputError("tapping the marks needs a keyboard: run this in a terminal")
+        hint = "" if asked_for_sim or not simulated else \
+            " (or give --source sim to let the simulated person tap)"
+        raise InputError(f"tapping the marks needs a keyboard: run this in a terminal{hint}")
+    if source.kind == "simulated" and not asked_for_sim:
+        _write(out, "No HX711 boards here, so the simulated platform stands in: you tap the marks yourself"
+                    + ("" if args.data_dir else ", and the result is not saved") + ".\n")
     bw_n = args.body_kg * G_MS2
     proc = ScaleProcedure(START_SHARE * bw_n, TOP_SHARE * bw_n, args.marks, ramp_s=args.ramp_s)
     _write(out, f"Slow press for {person}, {region}. Lie on the roller and rest on it lightly. A pacer will "
@@ -156,7 +170,7 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
     try:
         with source, (terminal or contextlib.nullcontext()):
             session = _Session(source, proc, keys, out, args.seed if simulated else None, args.body_kg,
-                               auto_tap=not args.manual)
+                               auto_tap=auto_tap)
             stopped = session.run(sleep)
     except KeyboardInterrupt:
         _write(out, "\nStopped. Nothing was saved.\n")
@@ -164,14 +178,19 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
     if stopped:
         _write(out, f"\n{stopped} Nothing was saved.\n")
         return 1
-    return _finish(store, person, region, proc, source.kind, out, now_iso or _now_iso)
+    save = source.kind != "simulated" or bool(args.data_dir)
+    return _finish(store, person, region, proc, source.kind, out, now_iso or _now_iso, save=save)
+
+
+def _source_kind(args) -> str:
+    return str(args.source).partition(":")[0]
 
 
 def _open(args, clock, sleep):
     from server.commands import InputError
     from firmware.sources.factory import SourceSpecError, open_source
 
-    if clock is None and args.fast and args.source.partition(":")[0] in ("sim", "simulated"):
+    if clock is None and args.fast and _source_kind(args) in ("sim", "simulated"):
         virtual = VirtualClock()
         clock, sleep = virtual, virtual.sleep
     try:
@@ -190,20 +209,32 @@ def _now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _finish(store, person, region, proc, source_kind, out, now_iso) -> int:
+def _finish(store, person, region, proc, source_kind, out, now_iso, *, save: bool = True) -> int:
+    """Fit the marks, show the band and (when ``save``) add the calibration to the person's profile."""
     from server.commands import InputError
 
     marks = proc.result()
+    skipped = proc.ratings[len(marks):]
+    if skipped:
+        names = ", ".join(f"{r:g}/10 ({words_for(r)})" for r in skipped)
+        _write(out, f"\nThe press ended before you tapped {names}: "
+                    f"{'that rating was' if len(skipped) == 1 else 'those ratings were'} skipped.\n")
+        if len(marks) >= 2:
+            _write(out, f"Your scale is fitted from the {len(marks)} marks you made.\n")
     try:
         scale = IntensityScale(marks)
-        profile = store.add_calibration(person, region, marks, now_iso(), {"source": source_kind})
+        if save:
+            profile = store.add_calibration(person, region, marks, now_iso(), {"source": source_kind})
     except (ScaleError, ProfileError) as e:
         raise InputError(f"{e} (nothing was saved)") from None
-    lo_n, hi_n = profile.band_n()
+    lo_n, hi_n = profile.band_n() if save else scale.band_n()
     tops = ", ".join(f"{m.rating:g}/10 at {m.force_n:.0f} N" for m in scale.marks)
     _write(out, f"\nDone, thank you. Your marks: {tops}.\n"
-                f"Your 4-5/10 band for {region}: {lo_n:.0f}-{hi_n:.0f} N.\n"
-                f"Saved in {store.path(person, region)} "
+                f"Your 4-5/10 band for {region}: {lo_n:.0f}-{hi_n:.0f} N.\n")
+    if not save:
+        _write(out, "simulated: not saved (give --data-dir to keep it)\n")
+        return 0
+    _write(out, f"Saved in {store.path(person, region)} "
                 f"(use it with: knotcoach run --person {person} --region {region}).\n")
     return 0
 

@@ -5,7 +5,8 @@ samples for about 3 s with a progress line; a refused step (moving, loaded,
 no change) can be repeated. The result (sensitivities, centre-of-pressure
 error) is shown and saved to the data directory, the previous calibration
 kept in the history. Ctrl-C or end of input at any step abandons it and
-changes nothing. With the simulator (``--source sim``) the simulated platform
+changes nothing; so does ``q`` at the known-mass prompt, which asks again
+after an answer it cannot use. With the simulator (``--source sim``) the simulated platform
 is cleared and the mass put in place at each step automatically; ``--fast``
 then runs in simulated time.
 """
@@ -74,7 +75,10 @@ def run(args, *, ask=None, out=None, clock=None, sleep=None, now_iso=None) -> in
     with source:
         try:
             if mass_kg is None:
-                mass_kg = _checked(parse_mass, ask("Known mass (e.g. 5kg or 11lb): "))
+                mass_kg = _ask_mass(ask, out)
+                if mass_kg is None:
+                    _say(out, "calibration abandoned; the stored calibration is unchanged")
+                    return 1
             result = _calibrate(args, source, layout, mass_kg, stored, ask, out, clock, sleep)
         except KeyboardInterrupt:
             _say(out, "\ncalibration abandoned; the stored calibration is unchanged")
@@ -84,6 +88,18 @@ def run(args, *, ask=None, out=None, clock=None, sleep=None, now_iso=None) -> in
             return 1
     _show(out, result, layout)
     return _save(args, out, folder, source.kind, result, now_iso)
+
+
+def _ask_mass(ask, out) -> float | None:
+    """The known mass from the person, asked again (with the reason) until it is usable; None on q."""
+    while True:
+        text = ask("Known mass (e.g. 5kg or 11lb, q to give up): ")
+        if text.strip().lower() in ("q", "quit"):
+            return None
+        try:
+            return parse_mass(text)
+        except CalibrationError as e:
+            _say(out, f"  {e}")
 
 
 def _checked(parse, text):

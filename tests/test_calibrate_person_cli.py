@@ -142,3 +142,89 @@ def test_pacer_line_shows_force_pacer_and_what_to_tap():
     line = calibrate_person_cmd.pacer_line(proc)
     assert "you   40 N" in line and "pacer   50 N" in line and "tap at 2/10 (just noticeable)" in line
     assert line.startswith("[==") and "|" in line[3:5] and line.count("=") == 2
+
+
+# -- the simulator is never saved as a real person, nor taps when it only stands in for missing boards ----
+
+def _no_boards(monkeypatch):
+    from firmware.sources import hx711_source
+    monkeypatch.setattr(hx711_source, "probe_hx711", lambda pins: (False, "no /dev/gpiochip0"))
+
+
+def _auto_args(tmp_path, *extra, data_dir=True):
+    argv = ["calibrate", "person", "--person", "Alex", "--region", "calf", "--source", "auto"]
+    return build_parser().parse_args(argv + (["--data-dir", str(tmp_path)] if data_dir else []) + list(extra))
+
+
+def _virtual():
+    clock = calibrate_person_cmd.VirtualClock()
+    return dict(clock=clock, sleep=clock.sleep)
+
+
+def test_a_simulated_person_is_not_saved_over_the_default_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    args = build_parser().parse_args(["calibrate", "person", "--person", "alex", "--region", "calf",
+                                      "--source", "sim", "--fast"])
+    rc, text = _run(args)
+    assert rc == 0 and "marked 5/10" in text and "Your 4-5/10 band for calf" in text
+    assert "simulated: not saved (give --data-dir to keep it)" in text and "Saved in" not in text
+    assert ProfileStore(tmp_path).people() == [] and not any(tmp_path.iterdir())
+
+
+def test_a_simulator_standing_in_for_missing_boards_never_taps_for_the_person(tmp_path, monkeypatch):
+    _no_boards(monkeypatch)
+    from server.commands import InputError
+    with pytest.raises(InputError, match="at least two marks.*nothing was saved"):
+        _run(_auto_args(tmp_path), **_virtual())  # nobody taps: no marks at all
+    assert ProfileStore(tmp_path).people() == []
+
+
+def test_with_auto_falling_back_to_the_simulator_the_person_taps_and_it_is_not_saved(tmp_path, monkeypatch):
+    _no_boards(monkeypatch)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    rc, text = _run(_auto_args(tmp_path, "--marks", "3,6", data_dir=False),
+                    keys=ScriptedKeys({250: "\n", 450: " "}), **_virtual())
+    assert rc == 0 and "simulated platform stands in: you tap the marks yourself" in text
+    assert "marked 3/10" in text and "marked 6/10" in text
+    assert "simulated: not saved (give --data-dir to keep it)" in text
+    assert not any(tmp_path.iterdir())
+
+
+def test_with_auto_falling_back_and_a_data_dir_the_persons_own_taps_are_kept(tmp_path, monkeypatch):
+    _no_boards(monkeypatch)
+    rc, text = _run(_auto_args(tmp_path, "--marks", "3,6"), keys=ScriptedKeys({250: "\n", 450: " "}), **_virtual())
+    assert rc == 0 and "Saved in" in text and "not saved" not in text
+    profile = ProfileStore(tmp_path).load("alex", "calf")
+    assert [m.rating for m in profile.current.marks] == [3.0, 6.0]
+    assert dict(profile.current.info) == {"source": "simulated"}
+
+
+def test_with_auto_falling_back_and_no_keyboard_it_says_how_to_let_the_simulator_tap(tmp_path, monkeypatch,
+                                                                                      capsys):
+    _no_boards(monkeypatch)
+    assert main(["calibrate", "person", "--person", "alex", "--region", "calf", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a keyboard" in err and "--source sim" in err and "using the simulated platform" in err
+    assert ProfileStore(tmp_path).people() == []
+
+
+# -- a rating never reached ---------------------------------------------------
+
+def test_a_rating_never_reached_is_named_and_the_scale_fitted_from_the_marks_made(tmp_path):
+    rc, text = _run(_args(tmp_path, "--manual"), keys=ScriptedKeys({250: "\n", 450: " "}))  # 2/10 and 5/10 only
+    assert rc == 0
+    assert "The press ended before you tapped 7/10 (" in text and "that rating was skipped" in text
+    assert "fitted from the 2 marks you made" in text and "Saved in" in text
+    marks = ProfileStore(tmp_path).load("alex", "calf").current.marks
+    assert [m.rating for m in marks] == [2.0, 5.0]
+
+
+def test_with_one_mark_the_skipped_ratings_are_named_and_nothing_is_saved(tmp_path):
+    from server.commands import InputError
+    out = io.StringIO()
+    with pytest.raises(InputError, match="at least two marks.*nothing was saved"):
+        calibrate_person_cmd.run(_args(tmp_path, "--manual", "--ramp-s", "10"), keys=ScriptedKeys({200: "\n"}),
+                                 out=out, now_iso=lambda: NOW)
+    assert "before you tapped 5/10 (" in out.getvalue() and ", 7/10 (" in out.getvalue()
+    assert "those ratings were skipped" in out.getvalue() and "fitted from" not in out.getvalue()
+    assert ProfileStore(tmp_path).people() == []

@@ -167,6 +167,8 @@ def test_a_step_refused_once_can_be_repeated_and_then_succeed(tmp_path, monkeypa
 
 @pytest.mark.parametrize("extra, words", [
     (["--mass", "0kg"], "more than 0 kg"), (["--mass", "250kg"], "not plausible"), (["--mass", "5"], "needs a unit"),
+    (["--mass", "0.3kg"], "too light to calibrate with: use 2\u201320 kg"), (["--mass=-1kg"], "more than 0 kg"),
+    (["--mass", "1e9kg"], "not plausible"), (["--mass", "5 stone"], "must look like"),
     (["--mass", "5kg", "--preset", "ends:600"], "geometry has 2 cells but the platform reads 4"),
     (["--mass", "5kg", "--preset", "hexagon"], "geometry must be"),
     (["--mass", "5kg", "--source", "replay:x.csv"], "not a recording"),
@@ -182,6 +184,31 @@ def test_bad_input_exits_2_through_the_cli(tmp_path, stored, capsys):
                  "--mass", "300kg"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not plausible" in err
+    assert stored()
+
+
+@pytest.mark.parametrize("mass, words", [("-1kg", "more than 0"), ("1e9kg", "not plausible"), ("0.2kg", "too light")])
+def test_a_mass_out_of_range_is_named_as_such_through_the_cli(tmp_path, stored, capsys, mass, words):
+    assert main(["calibrate", "platform", "--source", "sim", "--fast", "--data-dir", str(tmp_path),
+                 f"--mass={mass}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "must look like" not in err
+    assert stored()
+
+
+def test_a_bad_answer_to_the_mass_prompt_is_asked_again_with_the_reason(tmp_path, stored):
+    rc, out, ask = run(tmp_path, ["five", "0.2kg", "-1kg", "5kg"] + [""] * 6)
+    assert rc == 0 and sum(p.startswith("Known mass") for p in ask.prompts) == 4
+    assert "must look like 5kg" in out and "too light" in out and "more than 0 kg" in out
+    assert "known mass 5 kg" in out and load_platform(tmp_path) != OLD
+
+
+@pytest.mark.parametrize("answers, rc", [(["five", "q"], 1), (["0.2kg", " Q "], 1), (["five", EOFError()], 1),
+                                         (["five", KeyboardInterrupt()], 130)])
+def test_giving_up_at_the_mass_prompt_changes_nothing(tmp_path, stored, answers, rc):
+    got, out, ask = run(tmp_path, answers)
+    assert got == rc and "abandoned" in out and "unchanged" in out
+    assert not any(p.startswith("Step") for p in ask.prompts)
     assert stored()
 
 

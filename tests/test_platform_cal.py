@@ -64,14 +64,20 @@ def measure_levels(src, clock, seconds=2.0):
 # -- input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, kg", [("5kg", 5.0), ("11lb", 11 * 0.45359237), (" 2.5 KG ", 2.5),
-                                      ("2500g", 2.5), ("10 lbs", 4.5359237), (".5kg", 0.5)])
+                                      ("2500g", 2.5), ("10 lbs", 4.5359237), (".5kg", 0.5), ("500g", 0.5),
+                                      ("+5kg", 5.0), ("2e1 kg", 20.0), ("1.5E3g", 1.5)])
 def test_parse_mass(text, kg):
     assert parse_mass(text) == pytest.approx(kg)
 
 
-@pytest.mark.parametrize("text, words", [("5", "needs a unit"), ("0kg", "more than 0"), ("-5kg", "must look like"),
+@pytest.mark.parametrize("text, words", [("5", "needs a unit"), ("0kg", "more than 0"), ("-5kg", "more than 0"),
+                                         ("-1kg", "more than 0"), ("-0.5 lb", "more than 0"),
                                          ("250kg", "not plausible"), ("five kg", "must look like"),
-                                         ("500lb", "not plausible"), ("nan kg", "must look like")])
+                                         ("500lb", "not plausible"), ("nan kg", "must look like"),
+                                         ("1e9kg", "not plausible"), ("1e999kg", "not plausible"),
+                                         ("0.3kg", "too light to calibrate with: use 2\u201320 kg"),
+                                         ("400g", "too light"), ("1lb", "too light"), ("1e-3kg", "too light"),
+                                         ("5e", "must look like"), ("--5kg", "must look like")])
 def test_parse_mass_refuses_bad_input_in_one_line(text, words):
     with pytest.raises(CalibrationError, match=words) as e:
         parse_mass(text)
@@ -274,6 +280,21 @@ def test_a_geometry_that_does_not_match_the_platform_is_refused():
         PlatformCalibrationRun(src, parse_layout("corners:540:340"), 5.0, clock=clock, sleep=clock.sleep)
     with pytest.raises(CalibrationError, match="not plausible"):
         PlatformCalibrationRun(src, true_xy(src), 250.0, clock=clock, sleep=clock.sleep)
+    with pytest.raises(CalibrationError, match="too light"):
+        PlatformCalibrationRun(src, true_xy(src), 0.2, clock=clock, sleep=clock.sleep)
+
+
+def test_an_unknown_platform_is_guessed_at_the_same_nominal_sensitivity_it_is_opened_with():
+    from firmware.sources.factory import NOMINAL_COUNTS_PER_NEWTON, uncalibrated_platform
+    src, clock = sim(4)
+    # a reference for another number of cells is no reference: the nominal sensitivity stands in
+    no_reference = PlatformCalibrationRun(src, true_xy(src), 5.0, reference=uncalibrated_platform(2), clock=clock,
+                                          sleep=clock.sleep)
+    assert no_reference.cpn_guess.tolist() == [NOMINAL_COUNTS_PER_NEWTON] * 4
+    uncalibrated = PlatformCalibrationRun(src, true_xy(src), 5.0, reference=uncalibrated_platform(4), clock=clock,
+                                          sleep=clock.sleep)
+    assert uncalibrated.cpn_guess.tolist() == no_reference.cpn_guess.tolist()
+    assert uncalibrated.stored_offsets is None  # an uncalibrated platform's zero says nothing
 
 
 def _steer_at(src, step_kind_or_label, command, **kw):
