@@ -9,12 +9,18 @@ map from force to rating:
 * below the lowest and above the highest mark, a power law with the exponent
   of a least-squares fit through all marks (published data: loads of 50/70/90 %
   of a person's 10/10 load felt like about 3.9/6.2/8.2, a power law with an
-  exponent of about 1.4), so 0 N feels like 0/10 and the scale tops out at 10.
+  exponent of about 1.4), held to 0.5..3 so a few marks cannot send the scale
+  off to absurd forces; 0 N feels like 0/10 and the scale tops out at 10.
+
+Marks must be plausible presses (2..3000 N) and, between two marks, the rating
+may rise at most with the 6th power of the force: more means the marks came
+too close together for the ratings given (a tap too late, or pressing too fast).
 
 Ratings are clamped to 0..10 and never NaN for a number (NaN force, i.e. no
 measurement, gives NaN). ``force_for`` is the inverse, used for the band edges
-the filter loop warns on. Marks that contradict each other are refused with a
-``ScaleError`` whose message says what to do again. Pure: no clock, no files.
+the filter loop warns on. Marks that contradict each other, or whose band
+(4/10 to 5/10) would lie outside 2..3000 N, are refused with a ``ScaleError``
+whose message says what to do again. Pure: no clock, no files.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ MAX_RATING = 10.0
 MIN_RATING_STEP = 0.5
 #: Two marks whose forces differ by less than this fraction are too close to fit.
 MIN_FORCE_STEP = 0.05
+#: A mark below this force (N) is not a press on the roller; above the maximum, not a person's press.
+MIN_FORCE_N, MAX_FORCE_N = 2.0, 3000.0
+#: Between two marks the rating may rise at most as force to this power.
+MAX_EXPONENT_BETWEEN_MARKS = 6.0
+#: The exponent used below the lowest and above the highest mark is held to this range.
+EXPONENT_RANGE = (0.5, 3.0)
 #: The band the protocol asks for, in ratings.
 BAND_RATINGS = (4.0, 5.0)
 
@@ -97,9 +109,16 @@ def check_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
     for m in marks:
         if not (math.isfinite(m.rating) and 0 < m.rating <= MAX_RATING):
             raise ScaleError(f"a rating of {m.rating:g} is outside the scale: use ratings above 0 and up to 10")
-        if not (math.isfinite(m.force_n) and m.force_n > 0):
+        if math.isnan(m.force_n) or m.force_n <= 0:
             raise ScaleError(f"the {_fmt(m.rating)} mark has no pressure ({m.force_n:g} N): "
                              "mark it again while resting on the roller")
+        if m.force_n < MIN_FORCE_N:
+            raise ScaleError(f"the {_fmt(m.rating)} mark came at almost no pressure ({m.force_n:.3g} N, under "
+                             f"{MIN_FORCE_N:g} N): rest on the roller and mark it again as you press")
+        if m.force_n > MAX_FORCE_N:
+            raise ScaleError(f"the {_fmt(m.rating)} mark came at {m.force_n:.3g} N, more than anyone presses "
+                             f"(over {MAX_FORCE_N:g} N): check the platform is zeroed and calibrated "
+                             "('knotcoach calibrate'), then mark again")
     ordered = tuple(sorted(marks, key=lambda m: (m.rating, m.force_n)))
     for lo, hi in zip(ordered, ordered[1:]):
         if hi.rating - lo.rating < MIN_RATING_STEP:
@@ -112,6 +131,10 @@ def check_marks(marks: Iterable[Mark]) -> tuple[Mark, ...]:
             raise ScaleError(f"{_fmt(lo.rating)} and {_fmt(hi.rating)} came at almost the same pressure "
                              f"({lo.force_n:.0f} and {hi.force_n:.0f} N): please do the slow press again, "
                              "more slowly")
+        steepness = math.log(hi.rating / lo.rating) / math.log(hi.force_n / lo.force_n)
+        if steepness > MAX_EXPONENT_BETWEEN_MARKS:
+            raise ScaleError(f"{_fmt(lo.rating)} at {lo.force_n:.0f} N and {_fmt(hi.rating)} at {hi.force_n:.0f} N: "
+                             "marks too close for the ratings you gave: press more slowly and mark again")
     return ordered
 
 
@@ -122,9 +145,11 @@ class IntensityScale:
         self.marks = check_marks(marks)
         self._log_f = np.log([m.force_n for m in self.marks])
         self._log_r = np.log([m.rating for m in self.marks])
-        #: Exponent of the power law fitted through all marks (used beyond them).
+        #: Exponent of the power law fitted through all marks, held to EXPONENT_RANGE (used beyond them).
         x, y = self._log_f - self._log_f.mean(), self._log_r - self._log_r.mean()
-        self.exponent = float((x * y).sum() / (x * x).sum())  # > 0: both rise together
+        fitted = float((x * y).sum() / (x * x).sum())  # > 0: both rise together
+        self.exponent = min(max(fitted, EXPONENT_RANGE[0]), EXPONENT_RANGE[1])
+        self.band_n()  # marks whose 4/10-5/10 band lies beyond what can be pressed make no scale
 
     @classmethod
     def fit(cls, marks: Iterable[Mark]) -> "IntensityScale":
@@ -163,10 +188,18 @@ class IntensityScale:
         return float(out) if out.ndim == 0 else out
 
     def band_n(self, lo_rating: float = BAND_RATINGS[0], hi_rating: float = BAND_RATINGS[1]) -> tuple[float, float]:
-        """The band edges in newtons for two ratings (4/10 and 5/10 by default)."""
+        """The band edges in newtons for two ratings (4/10 and 5/10 by default).
+
+        Edges outside MIN_FORCE_N..MAX_FORCE_N (far beyond the marks) are refused, not used."""
         if not lo_rating < hi_rating:
             raise ScaleError(f"the band's low rating must be below its high one, not {lo_rating:g}-{hi_rating:g}")
-        return float(self.force_for(lo_rating)), float(self.force_for(hi_rating))
+        lo_n, hi_n = float(self.force_for(lo_rating)), float(self.force_for(hi_rating))
+        for rating, force in ((lo_rating, lo_n), (hi_rating, hi_n)):
+            if not MIN_FORCE_N <= force <= MAX_FORCE_N:
+                raise ScaleError(f"these marks put {_fmt(rating)} at {force:.3g} N, outside what can be pressed "
+                                 f"({MIN_FORCE_N:g}-{MAX_FORCE_N:g} N): do the slow press again and mark "
+                                 f"ratings around {lo_rating:g}/10 and {hi_rating:g}/10")
+        return lo_n, hi_n
 
     def to_dict(self) -> dict[str, Any]:
         return {"marks": [m.to_dict() for m in self.marks]}

@@ -7,7 +7,7 @@ written atomically (``calibration.files``)::
      "person": "alex", "region": "calf",
      "calibrations": [{"date": "2025-03-01T09:30:00+01:00",
                        "marks": [{"force_n": 95.2, "rating": 2.0}, ...],
-                       "info": {"source": "simulated"}}, ...],   # oldest first; the last is in use
+                       "info": {"source": "simulated"}}, ...],   # in the order added; the last is in use
      "band_reports": [{"date": "...", "felt": "too_hard"}, ...]}
 
 An export holds all of a person's regions in one file::
@@ -16,13 +16,17 @@ An export holds all of a person's regions in one file::
      "profiles": [<profile as above>, ...]}
 
 Dates are ISO 8601 strings passed in by the caller (nothing here reads a
-clock); a date without a zone is taken as UTC. Names of people and regions
+clock); a date without a zone is taken as UTC. The calibration in use is the
+one added last, whatever its date: a device without a real-time clock can
+record wrong dates, and an imported file dated 2099 must not outrank a slow
+press just made. Importing keeps the stored order and appends what is new. Names of people and regions
 become file names, so only plain names are accepted. Every file read is
 checked; problems raise ``ProfileError`` with one line naming the file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -30,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from calibration.files import StoreError, read_json, write_json_atomic
+from calibration.files import StoreError, read_json, write_json_atomic, write_text_atomic
 from calibration.intensity import IntensityScale, Mark, ScaleError
 
 PROFILE_FORMAT, EXPORT_FORMAT, VERSION = "knotcoach-intensity-profile", "knotcoach-intensity-export", 1
@@ -46,6 +50,10 @@ _NAME = re.compile(r"[^\W_][\w-]{0,31}")
 
 class ProfileError(ValueError):
     """A name, profile or file that cannot be used; ``str()`` is one line."""
+
+
+class ExportExistsError(ProfileError):
+    """The export file is already there and replacing it was not asked for."""
 
 
 def person_key(name: str) -> str:
@@ -105,7 +113,7 @@ class BandReport:
 
 @dataclass(frozen=True)
 class Profile:
-    """A person's scale for one region: every calibration (oldest first) and band reports."""
+    """A person's scale for one region: every calibration (in the order added) and band reports."""
 
     person: str
     region: str
@@ -114,6 +122,7 @@ class Profile:
 
     @property
     def current(self) -> Calibration:
+        """The calibration added last (not the one with the latest date: clocks can be wrong)."""
         return self.calibrations[-1]
 
     @property
@@ -134,14 +143,14 @@ def new_profile(person: str, region: str, marks, date_iso: str, info: dict | Non
 
 def add_calibration(profile: Profile | None, marks, date_iso: str, info: dict | None = None, *,
                     person: str | None = None, region: str | None = None) -> Profile:
-    """The profile with one more calibration (it becomes the one in use if it is the newest)."""
+    """The profile with one more calibration, which becomes the one in use whatever its date."""
     try:
         cal = Calibration(date_iso, tuple(marks), tuple(sorted((str(k), str(v)) for k, v in (info or {}).items())))
     except ScaleError as e:
         raise ProfileError(str(e)) from None
     if profile is None:
         return Profile(person_key(person), region_key(region), (cal,))
-    return replace(profile, calibrations=_by_date(profile.calibrations + (cal,))[-MAX_HISTORY:])
+    return replace(profile, calibrations=(profile.calibrations + (cal,))[-MAX_HISTORY:])
 
 
 def report_band_felt_wrong(profile: Profile, date_iso: str, felt: str = "wrong") -> Profile:
@@ -210,7 +219,7 @@ def profile_from_dict(data: Any) -> Profile:
         raise ProfileError(f"not a Knot Coach intensity profile (format should be {PROFILE_FORMAT!r})")
     if data.get("version") != VERSION:
         raise ProfileError(f"profile version {data.get('version')!r} is not supported (expected {VERSION})")
-    cals = _by_date(_calibration(c) for c in _list(data, "calibrations"))
+    cals = tuple(_calibration(c) for c in _list(data, "calibrations"))  # as stored: the last is in use
     reports = []
     for r in _list(data, "band_reports", required=False):
         if not isinstance(r, dict) or r.get("felt") not in FELT:
@@ -308,25 +317,50 @@ class ProfileStore:
         folder = self.root / person_key(person)
         return sorted(p.stem for p in folder.glob("*.json") if p.stem in REGIONS) if folder.is_dir() else []
 
-    def export(self, person: str, path: str | os.PathLike) -> int:
-        """Write all of a person's scales to one file; returns how many."""
+    def export(self, person: str, path: str | os.PathLike, replace_existing: bool = False) -> int:
+        """Write all of a person's scales to one file; returns how many.
+
+        An existing file is only replaced when ``replace_existing`` (ExportExistsError otherwise),
+        and a missing folder is not made: a typo in the path should not scatter folders about.
+        """
+        path = Path(path)
         profiles = [self.load(person, r) for r in self.regions(person)]
         if not profiles:
             raise ProfileError(f"no scales stored for {person_key(person)}")
-        _write(Path(path), {"format": EXPORT_FORMAT, "version": VERSION, "person": person_key(person),
-                            "profiles": [profile_to_dict(p) for p in profiles]})
+        folder = path.parent
+        if not folder.is_dir():
+            raise ProfileError(f"{path}: the folder {folder} does not exist")
+        if path.is_dir():
+            raise ProfileError(f"{path}: is a folder: give a file name to write")
+        if (path.exists() or path.is_symlink()) and not replace_existing:
+            raise ExportExistsError(f"{path}: already exists and was left as it is")
+        data = {"format": EXPORT_FORMAT, "version": VERSION, "person": person_key(person),
+                "profiles": [profile_to_dict(p) for p in profiles]}
+        text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        try:
+            write_text_atomic(path, text, 0o644)
+        except OSError as e:
+            raise ProfileError(f"{path}: cannot save: {e.strerror or e}") from None
         return len(profiles)
 
     def import_file(self, path: str | os.PathLike) -> list[Profile]:
-        """Merge every scale in a profile or export file into the store (nothing is written if any is bad)."""
+        """Merge every scale in a profile or export file into the store (nothing is written if any is bad).
+
+        Stored calibrations keep their order; new ones from the file are appended in the file's order,
+        so the last new one becomes the one in use."""
         incoming = _profiles_in(Path(path))
         merged = []
         for new in incoming:
             old = self.load(new.person, new.region)
             if old is not None:
-                cals = {(c.date, c.marks): c for c in old.calibrations + new.calibrations}
+                known = {(c.date, c.marks) for c in old.calibrations}
+                added = []
+                for c in new.calibrations:
+                    if (c.date, c.marks) not in known:
+                        known.add((c.date, c.marks))
+                        added.append(c)
                 reports = set(old.band_reports + new.band_reports)
-                new = replace(new, calibrations=_by_date(cals.values())[-MAX_HISTORY:],
+                new = replace(new, calibrations=(old.calibrations + tuple(added))[-MAX_HISTORY:],
                               band_reports=_by_date(reports)[-MAX_HISTORY:])
             merged.append(new)
         for profile in merged:

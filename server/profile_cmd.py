@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from calibration.profiles import FELT, ProfileError, ProfileStore, report_band_felt_wrong, suggest_recalibration
+from calibration.profiles import (
+    FELT, ExportExistsError, ProfileError, ProfileStore, report_band_felt_wrong, suggest_recalibration,
+)
 
 
 def configure(sub) -> list:
@@ -23,6 +25,7 @@ def configure(sub) -> list:
     exp = actions.add_parser("export", help="write all of a person's scales to one file")
     exp.add_argument("--person", required=True, metavar="NAME")
     exp.add_argument("out", metavar="OUT.json")
+    exp.add_argument("--force", action="store_true", help="replace OUT.json if it already exists")
     imp = actions.add_parser("import", help="add the scales in an exported file")
     imp.add_argument("file", metavar="FILE.json")
     felt = actions.add_parser("felt", help="note that the band felt wrong, so recalibrating is suggested")
@@ -72,7 +75,10 @@ def _show(store, args, now_iso, out) -> int:
 
 
 def _export(store, args, now_iso, out) -> int:
-    count = store.export(args.person, args.out)
+    try:
+        count = store.export(args.person, args.out, replace_existing=args.force)
+    except ExportExistsError as e:
+        raise ProfileError(f"{e}: add --force to replace it") from None
     out(f"Wrote {count} scale(s) of {args.person} to {args.out}")
     return 0
 

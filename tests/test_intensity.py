@@ -4,21 +4,32 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from calibration.intensity import IntensityScale, Mark, ScaleError, check_marks, check_ratings, words_for
+from calibration.intensity import (
+    EXPONENT_RANGE, MAX_EXPONENT_BETWEEN_MARKS, MAX_FORCE_N, MIN_FORCE_N, IntensityScale, Mark, ScaleError,
+    check_marks, check_ratings, words_for,
+)
 
 
 @st.composite
 def mark_sets(draw, min_marks=2, max_marks=5):
-    """Consistent marks: ratings at least 0.5 apart, forces rising by at least 6 %."""
+    """Plausible, consistent marks: 2-3000 N, ratings at least 0.5 apart, forces rising by at least 6 %
+    and no faster than the scale allows (rating at most as force to the 6th power between marks)."""
     n = draw(st.integers(min_marks, max_marks))
     ratings = sorted(draw(st.lists(st.integers(1, 20), min_size=n, max_size=n, unique=True)))
-    force = draw(st.floats(1.0, 2000.0))
-    marks = []
-    for r in ratings:
-        marks.append(Mark(force, r / 2.0))
-        force *= draw(st.floats(1.06, 3.0))
+    force = draw(st.floats(20.0, 400.0))
+    marks = [Mark(force, ratings[0] / 2.0)]
+    for lo, hi in zip(ratings, ratings[1:]):
+        least = max(1.06, (hi / lo) ** (1 / MAX_EXPONENT_BETWEEN_MARKS) * 1.001)
+        force *= draw(st.floats(least, least * 2.5))
+        marks.append(Mark(force, hi / 2.0))
+    assume(force <= MAX_FORCE_N)
+    try:
+        IntensityScale(marks)
+    except ScaleError as e:  # a band beyond what can be pressed is the one refusal these marks may meet
+        assert "outside what can be pressed" in str(e)
+        assume(False)
     return marks
 
 
@@ -70,6 +81,83 @@ def test_refuses_a_higher_rating_at_a_lower_force(marks, data):
         IntensityScale(bad)
 
 
+def test_extrapolation_exponent_is_held_to_a_sensible_range():
+    steep = IntensityScale([Mark(100, 2), Mark(130, 5)])  # fitted 3.5, still allowed between the marks
+    assert steep.exponent == EXPONENT_RANGE[1]
+    assert steep.rating(200) == pytest.approx(min(5 * (200 / 130) ** 3, 10))
+    flat = IntensityScale([Mark(100, 2), Mark(300, 2.5)])  # fitted 0.2
+    assert flat.exponent == EXPONENT_RANGE[0]
+    assert flat.band_n() == pytest.approx((300 * (4 / 2.5) ** 2, 300 * 2 ** 2))
+
+
+def test_a_band_beyond_what_can_be_pressed_is_refused():
+    with pytest.raises(ScaleError, match="outside what can be pressed .* slow press again") as info:
+        IntensityScale([Mark(2000, 0.5), Mark(2900, 1.0)])  # 5/10 would be near 300 kN
+    assert "\n" not in str(info.value)
+    with pytest.raises(ScaleError, match="outside what can be pressed"):
+        IntensityScale([Mark(2.5, 9), Mark(3, 10)])  # 4/10 would be well under 1 N
+    scale = IntensityScale([Mark(100, 2), Mark(200, 5)])
+    with pytest.raises(ScaleError, match="outside what can be pressed"):
+        scale.band_n(0.0, 10.0)
+
+
+# -- refusals, as properties --------------------------------------------------------
+
+plausible_force = st.floats(MIN_FORCE_N * 5, MAX_FORCE_N / 5)  # times up to 5 stays plausible
+
+
+@given(plausible_force, st.floats(1.0, 1.0499), st.floats(0.5, 9.5), st.floats(0.5, 9.5))
+def test_forces_within_5_percent_are_refused(force, ratio, r_lo, r_gap):
+    r_hi = min(r_lo + max(r_gap, 0.5), 10.0)
+    assume(r_hi - r_lo >= 0.5)
+    marks = [Mark(force, r_lo), Mark(force * ratio, r_hi)]
+    with pytest.raises(ScaleError, match="almost the same pressure|marks too close") as info:
+        IntensityScale(marks)
+    assert "\n" not in str(info.value)
+
+
+@given(plausible_force, st.floats(1.06, 5.0), st.floats(0.1, 9.5), st.floats(0.0, 0.4999))
+def test_ratings_within_half_a_point_are_refused(force, ratio, r_lo, gap):
+    with pytest.raises(ScaleError, match="too close to tell apart"):
+        IntensityScale([Mark(force, r_lo), Mark(force * ratio, r_lo + gap)])
+
+
+@given(plausible_force, st.floats(1.06, 5.0), st.floats(0.1, 9.0), st.floats(0.5, 9.9))
+def test_a_higher_rating_at_a_lower_force_is_refused(force, ratio, r_lo, gap):
+    r_hi = min(r_lo + gap, 10.0)
+    assume(r_hi - r_lo >= 0.5)
+    with pytest.raises(ScaleError, match="less pressure"):
+        IntensityScale([Mark(force * ratio, r_lo), Mark(force, r_hi)])
+
+
+@given(plausible_force, st.floats(0.1, 9.0), st.floats(0.5, 9.9), st.floats(1.001, 3.0))
+def test_marks_rising_faster_than_the_6th_power_are_refused(force, r_lo, gap, excess):
+    r_hi = min(r_lo + gap, 10.0)
+    assume(r_hi - r_lo >= 0.5)
+    ratio = (r_hi / r_lo) ** (1 / (MAX_EXPONENT_BETWEEN_MARKS * excess))
+    with pytest.raises(ScaleError, match="almost the same pressure|marks too close for the ratings"):
+        IntensityScale([Mark(force, r_lo), Mark(force * ratio, r_hi)])
+
+
+@given(st.lists(st.tuples(st.floats(MIN_FORCE_N, MAX_FORCE_N), st.floats(0.01, 10.0)), min_size=2, max_size=6),
+       st.lists(forces, min_size=2, max_size=20))
+@settings(suppress_health_check=[HealthCheck.filter_too_much])
+def test_any_plausible_marks_are_refused_or_make_a_sound_scale(raw, fs):
+    marks = [Mark(f, r) for f, r in raw]
+    try:
+        scale = IntensityScale(marks)
+    except ScaleError as e:
+        assert "\n" not in str(e)
+        return
+    r = scale.rating(np.sort(np.array(fs)))
+    assert np.isfinite(r).all() and ((r >= 0) & (r <= 10)).all() and (np.diff(r) >= -1e-12).all()
+    for m in marks:
+        assert abs(scale.rating(m.force_n) - m.rating) <= 0.2
+    assert EXPONENT_RANGE[0] <= scale.exponent <= EXPONENT_RANGE[1]
+    lo, hi = scale.band_n()
+    assert MIN_FORCE_N <= lo < hi <= MAX_FORCE_N
+
+
 def test_published_loads_put_the_band_near_51_to_61_percent():
     scale = IntensityScale([Mark(50, 3.9), Mark(70, 6.2), Mark(90, 8.2)])
     lo, hi = scale.band_n()
@@ -100,6 +188,13 @@ def test_vectorised_and_scalar_agree():
     ([Mark(100, 2), Mark(200, 11)], "outside the scale"),
     ([Mark(100, 0), Mark(200, 5)], "outside the scale"),
     ([Mark(100, -1), Mark(200, 5)], "outside the scale"),
+    ([Mark(1.5, 2), Mark(100, 5)], "almost no pressure .* mark it again"),
+    ([Mark(1e-300, 2), Mark(100, 5)], "almost no pressure"),
+    ([Mark(100, 2), Mark(3500, 5)], "more than anyone presses .* calibrate"),
+    ([Mark(100, 2), Mark(math.inf, 5)], "more than anyone presses"),
+    ([Mark(1e-300, 2), Mark(1e300, 7)], "almost no pressure"),
+    ([Mark(100, 2), Mark(105, 7)], "marks too close for the ratings you gave: press more slowly"),
+    ([Mark(100, 2), Mark(110, 7)], "marks too close for the ratings you gave"),
 ])
 def test_refuses_marks_with_a_message_saying_what_to_redo(marks, words):
     with pytest.raises(ScaleError, match=words) as info:

@@ -49,6 +49,28 @@ def test_export_import_round_trip(data, tmp_path_factory):
     assert "Imported ana / calf (2 calibration(s))" in run_profile(other, "import", str(out))
 
 
+def test_export_refuses_to_replace_a_file_unless_forced(data, tmp_path_factory, capsys):
+    out = tmp_path_factory.mktemp("x") / "ana.json"
+    out.write_text("someone else's file")
+    capsys.readouterr()
+    assert main(["profile", "export", "--person", "ana", str(out), "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--force" in err[0]
+    assert out.read_text() == "someone else's file"
+    assert "Wrote 2 scale(s)" in run_profile(data, "export", "--person", "ana", "--force", str(out))
+    assert json.loads(out.read_text())["person"] == "ana"
+
+
+def test_export_does_not_make_missing_folders(data, tmp_path_factory, capsys):
+    base = tmp_path_factory.mktemp("x")
+    capsys.readouterr()
+    assert main(["profile", "export", "--person", "ana", str(base / "typo" / "ana.json"),
+                 "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "does not exist" in err[0]
+    assert not (base / "typo").exists()
+
+
 def test_bad_requests_are_one_line_and_exit_2(data, capsys):
     capsys.readouterr()
     assert main(["profile", "show", "--person", "bob", "--data-dir", str(data)]) == 2

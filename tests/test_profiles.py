@@ -7,7 +7,7 @@ import pytest
 
 from calibration.intensity import Mark
 from calibration.profiles import (
-    ProfileError, ProfileStore, add_calibration, band_from_profile_file, new_profile, person_key, profile_from_dict,
+    ExportExistsError, ProfileError, ProfileStore, add_calibration, band_from_profile_file, new_profile, person_key, profile_from_dict,
     profile_to_dict, region_key, report_band_felt_wrong, suggest_recalibration,
 )
 
@@ -25,9 +25,10 @@ def test_history_is_kept_and_the_newest_is_used(store):
     p = store.add_calibration("alex", "calf", LATER, "2025-04-01")
     assert [c.date for c in p.calibrations] == ["2025-03-01T09:00:00+01:00", "2025-04-01"]
     assert p.current.marks == LATER and p.calibrations[0].info == (("source", "simulated"),)
-    # an older calibration added later goes into the history, not into use
+    # the one added last is in use whatever its date (a device without a clock can record any date)
     p = store.add_calibration("alex", "calf", MARKS, "2025-01-01")
-    assert p.current.date == "2025-04-01" and len(p.calibrations) == 3
+    assert p.current.date == "2025-01-01" and p.current.marks == MARKS and len(p.calibrations) == 3
+    assert [c.date for c in p.calibrations] == ["2025-03-01T09:00:00+01:00", "2025-04-01", "2025-01-01"]
     assert store.load("alex", "calf") == p
     assert store.load("alex", "quads") is None
     assert store.people() == ["alex"] and store.regions("alex") == ["calf"]
@@ -201,3 +202,74 @@ def test_contradictory_marks_are_not_stored(store):
     with pytest.raises(ProfileError, match="less pressure"):
         store.add_calibration("alex", "calf", (Mark(200, 2), Mark(100, 5)), "2025-03-01")
     assert store.people() == []
+
+
+def test_a_far_future_import_does_not_outrank_a_calibration_just_made(store, tmp_path):
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps(profile_to_dict(new_profile("alex", "calf", LATER, "2099-01-01"))))
+    assert store.import_file(future)[0].current.date == "2099-01-01"
+    p = store.add_calibration("alex", "calf", MARKS, "2025-06-01T10:00:00+00:00")
+    assert p.current.marks == MARKS and p.current.date == "2025-06-01T10:00:00+00:00"
+    assert store.load("alex", "calf").current == p.current  # and so after reading it back
+    assert band_from_profile_file(store.path("alex", "calf")) == pytest.approx(p.scale.band_n())
+    # importing the same file again adds nothing, so the new one stays in use
+    assert store.import_file(future)[0].current.date == "2025-06-01T10:00:00+00:00"
+
+
+def test_import_keeps_the_stored_order_and_appends_what_is_new(store, tmp_path):
+    store.add_calibration("alex", "calf", MARKS, "2025-05-01")
+    store.add_calibration("alex", "calf", LATER, "2025-02-01")
+    incoming = add_calibration(new_profile("alex", "calf", MARKS, "2025-05-01"), LATER, "2024-01-01")
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(profile_to_dict(incoming)))
+    merged = store.import_file(path)[0]
+    assert [c.date for c in merged.calibrations] == ["2025-05-01", "2025-02-01", "2024-01-01"]
+    assert merged.current.date == "2024-01-01"
+
+
+def test_a_file_keeps_its_order_not_sorted_by_date():
+    data = profile_to_dict(add_calibration(new_profile("alex", "calf", MARKS, "2030-01-01"), LATER, "2025-01-01"))
+    p = profile_from_dict(data)
+    assert [c.date for c in p.calibrations] == ["2030-01-01", "2025-01-01"] and p.current.marks == LATER
+
+
+def test_absurd_marks_in_a_file_are_refused_with_one_line_naming_it(tmp_path):
+    path = tmp_path / "absurd.json"
+    data = _valid()
+    data["calibrations"][0]["marks"] = [{"force_n": 1e-300, "rating": 2.0}, {"force_n": 1e300, "rating": 7.0}]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError, match="almost no pressure") as info:
+        band_from_profile_file(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("marks, words", [
+    ([{"force_n": 100, "rating": 2}, {"force_n": 105, "rating": 7}], "marks too close for the ratings"),
+    ([{"force_n": 2000, "rating": 0.5}, {"force_n": 2900, "rating": 1}], "outside what can be pressed"),
+    ([{"force_n": 100, "rating": 2}, {"force_n": 9000, "rating": 7}], "more than anyone presses"),
+])
+def test_files_that_would_give_absurd_bands_are_refused(tmp_path, marks, words):
+    path = tmp_path / "p.json"
+    data = _valid()
+    data["calibrations"][0]["marks"] = marks
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileError, match=words) as info:
+        band_from_profile_file(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_export_does_not_replace_a_file_or_make_folders(store, tmp_path):
+    store.add_calibration("alex", "calf", MARKS, "2025-03-01")
+    out = tmp_path / "alex.json"
+    out.write_text("precious")
+    with pytest.raises(ExportExistsError, match="alex.json: already exists") as info:
+        store.export("alex", out)
+    assert "\n" not in str(info.value) and out.read_text() == "precious"
+    assert store.export("alex", out, replace_existing=True) == 1
+    assert json.loads(out.read_text())["person"] == "alex"
+    missing = tmp_path / "no" / "such" / "alex.json"
+    with pytest.raises(ProfileError, match="does not exist"):
+        store.export("alex", missing)
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(ProfileError, match="is a folder"):
+        store.export("alex", tmp_path, replace_existing=True)
