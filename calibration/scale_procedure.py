@@ -90,6 +90,15 @@ class ScaleProcedure:
         into_ramp_s = self.t_s - self._t_on_s - self.settle_s
         return min(max(into_ramp_s / (self.ramp_s + self.hold_s), 0.0), 1.0)
 
+    def tick_due(self, last_tick_s: float | None) -> bool:
+        """Whether the pacing tick should sound now, so the ramp can be followed by ear,
+        eyes closed: ticks come quicker as the pacer rises, from one a second at the
+        start of the rise to four a second at the top, and stop outside the rise."""
+        if self.phase != RAMPING:
+            return False
+        fraction = (self.target_n - self.start_n) / (self.top_n - self.start_n)
+        return last_tick_s is None or self.t_s - last_tick_s >= 1.0 - 0.75 * fraction
+
     @property
     def next_rating(self) -> float | None:
         """The rating the next tap will mark, or None when none is left."""

@@ -171,7 +171,14 @@ def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], floa
         with source, (terminal or contextlib.nullcontext()):
             session = _Session(source, proc, keys, out, args.seed if simulated else None, args.body_kg,
                                auto_tap=auto_tap)
-            stopped = session.run(sleep)
+            if source.kind == "hx711":  # on the device: the buzzer paces the ramp
+                from firmware.cues.devices import open_cues
+                session.cues = open_cues()
+            try:
+                stopped = session.run(sleep)
+            finally:
+                if session.cues is not None:
+                    session.cues.close()
     except KeyboardInterrupt:
         _write(out, "\nStopped. Nothing was saved.\n")
         return 130
@@ -251,6 +258,8 @@ class _Session:
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.perceiver, self.auto_tap = None, auto_tap
         self._steered_ramp = False
+        self._last_tick_s: float | None = None
+        self.cues = None  # the buzzer paces the ramp on the device; a terminal bell otherwise
         self._last_shown_s = -math.inf
         self._phase_shown = None
         if sim_seed is not None:
@@ -275,6 +284,7 @@ class _Session:
                 return "Stopped."
             if any(k in MARK_KEYS for k in pressed):
                 self._tap(self.proc.t_s)
+            self._pace()
             self._show()
             if polled:
                 sleep(FRAME_S)
@@ -301,6 +311,18 @@ class _Session:
                 self._tap(min(t_s, proc.t_s))
         if proc.finished:
             self.source.steer("set_force", force_n=proc.start_n, ramp_s=2.0, steady=True)
+
+    def _pace(self) -> None:
+        """The pacing tick: the buzzer where there is one, the terminal bell on a screen."""
+        t_s = self.proc.t_s
+        if self.proc.tick_due(self._last_tick_s):
+            self._last_tick_s = t_s
+            if self.cues is not None:
+                self.cues.player.play("press_a_bit_more", t_s)
+            if self.tty:
+                _write(self.out, "\a")
+        if self.cues is not None and math.isfinite(t_s):
+            self.cues.tick(t_s)
 
     def _tap(self, t_s: float) -> None:
         rating = self.proc.next_rating

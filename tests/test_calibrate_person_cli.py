@@ -228,3 +228,14 @@ def test_with_one_mark_the_skipped_ratings_are_named_and_nothing_is_saved(tmp_pa
     assert "before you tapped 5/10 (" in out.getvalue() and ", 7/10 (" in out.getvalue()
     assert "those ratings were skipped" in out.getvalue() and "fitted from" not in out.getvalue()
     assert ProfileStore(tmp_path).people() == []
+
+
+def test_the_ramp_is_paced_by_sound_on_a_terminal(tmp_path):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    rc = calibrate_person_cmd.run(_args(tmp_path), keys=lambda: "", out=out, now_iso=lambda: NOW)
+    assert rc == 0
+    assert out.getvalue().count("\a") >= 8  # ticks while the pacer rises (it ends at the last mark)

@@ -138,3 +138,20 @@ def test_perceiver_checks_its_inputs():
     for bad in (dict(seed=-1), dict(seed=True), dict(seed=1, body_mass_kg=5)):
         with pytest.raises(ValueError):
             Perceiver(**bad)
+
+
+def test_pacing_ticks_quicken_with_the_rise_and_stop_outside_it():
+    from calibration.scale_procedure import RAMPING, ScaleProcedure
+    proc = ScaleProcedure(50.0, 400.0, ramp_s=20.0, settle_s=1.0, hold_s=2.0)
+    ticks, last, t = [], None, 0.0
+    while not proc.finished and t < 40.0:
+        proc.feed(t, proc.target_n)
+        if proc.tick_due(last):
+            assert proc.phase == RAMPING
+            ticks.append(t)
+            last = t
+        t = round(t + 0.0125, 6)
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert gaps[0] >= 0.95 and gaps[-1] <= 0.3  # one a second at first, about four at the top
+    assert all(b <= a + 0.02 for a, b in zip(gaps, gaps[1:]))  # never slower than before
+    assert 20 < len(ticks) < 45
