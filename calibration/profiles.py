@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,8 +58,9 @@ class ExportExistsError(ProfileError):
 
 
 def person_key(name: str) -> str:
-    """A person's name as used in file names: lower case, spaces as '-'."""
-    key = str(name).strip().lower().replace(" ", "-")
+    """A person's name as used in file names: lower case, spaces as '-', and one Unicode
+    form (NFKC), so 'é' typed two ways or full-width 'ａｌｅｘ' is the same person."""
+    key = unicodedata.normalize("NFKC", str(name)).strip().casefold().replace(" ", "-")
     if not _NAME.fullmatch(key):
         raise ProfileError(f"a person's name needs 1-32 letters, digits, '-' or '_' "
                            f"(starting with a letter or digit), not {name!r}")

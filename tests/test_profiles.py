@@ -273,3 +273,9 @@ def test_export_does_not_replace_a_file_or_make_folders(store, tmp_path):
     assert not (tmp_path / "no").exists()
     with pytest.raises(ProfileError, match="is a folder"):
         store.export("alex", tmp_path, replace_existing=True)
+
+
+def test_one_person_however_their_name_is_typed():
+    from calibration.profiles import person_key
+    assert person_key("ａｌｅｘ") == person_key("Alex") == "alex"
+    assert person_key("Ren\u00e9e") == person_key("Rene\u0301e")
