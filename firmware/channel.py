@@ -39,7 +39,7 @@ def encode(message: dict[str, Any]) -> bytes:
     """One framed message; ``v`` is added. Non-finite numbers become null."""
     if message.get("type") not in TYPES:
         raise ChannelError(f"unknown message type {message.get('type')!r}")
-    body = json.dumps({"v": VERSION, **_finite(message)}, separators=(",", ":")).encode("utf-8")
+    body = json.dumps({"v": VERSION, **_finite(message)}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(body) > MAX_MESSAGE_BYTES:
         raise ChannelError(f"message of {len(body)} bytes is over the {MAX_MESSAGE_BYTES} limit")
     return _HEADER.pack(len(body)) + body

@@ -38,6 +38,8 @@ class ChannelServer:
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
         if self.path.exists() or self.path.is_symlink():
+            if _answers(self.path):
+                raise OSError(f"another device process is already serving {self.path}")
             self.path.unlink()  # a socket left by a device process that died
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
@@ -54,13 +56,20 @@ class ChannelServer:
         """Queue one message for every client, encoded once."""
         if not self._clients:
             return
-        data = encode(message)
+        try:
+            data = encode(message)
+        except (ChannelError, TypeError, ValueError):
+            return  # a message that cannot travel is dropped, never the device loop
         for client in list(self._clients.values()):
             self._queue(client, data)
 
     def send(self, client: socket.socket, message: dict[str, Any]) -> None:
         if client in self._clients:
-            self._queue(self._clients[client], encode(message))
+            try:
+                data = encode(message)
+            except (ChannelError, TypeError, ValueError):
+                data = encode({"type": "reply", "id": None, "ok": False, "error": "reply too large to send"})
+            self._queue(self._clients[client], data)
 
     def poll(self, timeout_s: float = 0.0) -> list[tuple[socket.socket, dict[str, Any]]]:
         """Accept, read and write without blocking; returns the commands received."""
@@ -99,7 +108,10 @@ class ChannelServer:
         sock.setblocking(False)
         client = self._clients[sock] = _Client(sock)
         self._selector.register(sock, selectors.EVENT_READ)
-        self._queue(client, encode({"type": "hello", **self._hello()}))
+        try:
+            self._queue(client, encode({"type": "hello", **self._hello()}))
+        except (ChannelError, TypeError, ValueError):
+            self._drop(sock)
 
     def _read(self, sock: socket.socket) -> list[tuple[socket.socket, dict[str, Any]]]:
         client = self._clients.get(sock)
@@ -134,3 +146,16 @@ class ChannelServer:
         if self._clients.pop(sock, None) is not None:
             self._selector.unregister(sock)
             sock.close()
+
+
+def _answers(path: Path) -> bool:
+    """Whether a live server accepts connections on ``path``."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()

@@ -22,6 +22,9 @@ from firmware.live import FRAME_S, FrameBatcher
 from firmware.monitor import Monitor, WatchSettings
 from firmware.sources.base import Source
 
+#: Names (person, region, tool) travel in every frame: keep them short.
+MAX_NAME_CHARS = 64
+
 
 class DeviceLoop:
     """Source → filter loop and rules → coach → cues; frames and events to the channel."""
@@ -120,17 +123,28 @@ class DeviceLoop:
         if self.cues is not None:
             pending += [(None, {"name": name, "args": {}}) for name in self.cues.poll()]
         for client, command in pending:
-            reply = self.command(command.get("name"), **(command.get("args") or {}))
+            args = command.get("args") or {}
+            if isinstance(args, dict):
+                reply = self.command(command.get("name"), **{k: v for k, v in args.items() if k != "name"})
+            else:
+                reply = {"ok": False, "error": "a command's args must be an object"}
+            request_id = command.get("id")
+            if not isinstance(request_id, int) or isinstance(request_id, bool):
+                request_id = None  # ids are numbers; anything else is not echoed back
             if client is not None:
-                self.channel.send(client, {"type": "reply", "id": command.get("id"), **reply})
+                self.channel.send(client, {"type": "reply", "id": request_id, **reply})
 
     def command(self, name: str | None, **args) -> dict[str, Any]:
-        """Carry out one command now; ``{"ok": True, ...}`` or ``{"ok": False, "error": ...}``."""
+        """Carry out one command now; ``{"ok": True, ...}`` or ``{"ok": False, "error": ...}``.
+        A command never stops the device: anything unexpected is a refused command."""
         t_s = self.latest["t_s"] or 0.0
         try:
             return {"ok": True, **_run_command(self, name, t_s, args)}
-        except (CoachError, ValueError) as e:
-            return {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        except (CoachError, ValueError, TypeError) as e:
+            return {"ok": False, "error": (str(e).splitlines() or [type(e).__name__])[0][:200]}
+        except Exception as e:  # a bug must not end the coaching: refuse, say so, go on
+            self.announce(f"command {str(name)[:40]!r} failed: {type(e).__name__}: {e}")
+            return {"ok": False, "error": f"the device could not do that ({type(e).__name__})"}
 
 
 def band_scale(watch: WatchSettings):
@@ -147,8 +161,13 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
     if name == "mark_or_next":  # the device button: mark while finding, else go on
         name = "mark_knot" if coach.step == "find" and coach.knot is None else "next"
     if name == "start":
-        decision = coach.start(t_s, args.get("person"), args.get("region"), args.get("tool"),
-                               args.get("pain_before"), args.get("signs") or ())
+        signs = args.get("signs") or ()
+        if not isinstance(signs, (list, tuple)) or not all(isinstance(x, str) for x in signs):
+            raise ValueError("signs is a list of words such as 'swelling'")
+        for key in ("person", "region", "tool"):
+            if not isinstance(args.get(key), str) or len(args[key]) > MAX_NAME_CHARS:
+                raise ValueError(f"{key} must be a name of at most {MAX_NAME_CHARS} characters")
+        decision = coach.start(t_s, args["person"], args["region"], args["tool"], args.get("pain_before"), signs)
         band = loop.use_profile(args.get("person"), args.get("region")) if decision.go else None
         return {"decision": _plain(decision.to_dict()), "band_n": band}
     if name == "mark_knot":
@@ -164,7 +183,10 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
         steer = getattr(loop.source, "steer", None)
         if steer is None:
             raise ValueError("only the simulated platform can be steered")
-        steer(args.get("command"), **(args.get("kwargs") or {}))
+        kwargs = args.get("kwargs") or {}
+        if not isinstance(args.get("command"), str) or not isinstance(kwargs, dict) or "command" in kwargs:
+            raise ValueError("steer wants a command name and an object of arguments")
+        steer(args["command"], **kwargs)
         return {}
     if name == "state":
         return {"state": loop.state()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from calibration.files import StoreError, default_data_dir
@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"knotcoach-device: {message}", file=sys.stderr, flush=True)
 
+    stop = {"now": False}  # a plain flag: the handler only sets it (no locks in a signal handler)
+
+    def on_signal(*_):
+        stop["now"] = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before opening anything, so a stop always cleans up
+        signal.signal(sig, on_signal)
     for note in request_realtime(args.priority, args.cpu):
         say(note)
     try:
@@ -59,18 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, StoreError) as e:
         say(str(e))
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     say(f"coaching; channel at {data_dir / SOCKET_NAME}")
     try:
         polled = getattr(loop.source, "poll_interval_s", 0.0) > 0
-        while not stop.is_set() and loop.step():
+        while not stop["now"] and loop.step():
             if polled:
-                stop.wait(FRAME_S)
+                time.sleep(FRAME_S)
     finally:
         for close in reversed(closers):
-            close()
+            try:
+                close()
+            except Exception as e:  # the others still close
+                say(f"while closing: {type(e).__name__}: {e}")
     say("stopped")
     return 0
 
@@ -90,12 +97,17 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
     except SourceSpecError as e:
         raise ValueError(str(e)) from None
     closers = [source.close]
-    cues = open_cues()
-    closers.append(cues.close)
-    if cues.reason:
-        say(cues.reason)
-    loop = DeviceLoop(source, watch, cues=cues, data_dir=data_dir, announce=say)
-    channel = ChannelServer(data_dir / SOCKET_NAME, hello=loop.hello)
+    try:
+        cues = open_cues()
+        closers.append(cues.close)
+        if cues.reason:
+            say(cues.reason)
+        loop = DeviceLoop(source, watch, cues=cues, data_dir=data_dir, announce=say)
+        channel = ChannelServer(data_dir / SOCKET_NAME, hello=loop.hello)
+    except BaseException:
+        for close in reversed(closers):  # what was opened is released again
+            close()
+        raise
     closers.append(channel.close)
     loop.channel = channel
     return loop, closers

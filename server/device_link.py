@@ -34,6 +34,8 @@ class DeviceLink:
         self.connected = threading.Event()
         self._listeners: list[Listener] = []
         self._replies: dict[int, dict[str, Any]] = {}
+        self._waiting: set[int] = set()
+        self.errors: list[str] = []  # listener failures, for the web process to log
         self._reply_ready = threading.Condition()
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None
@@ -54,17 +56,24 @@ class DeviceLink:
             raise DeviceUnavailable("the device process is not running")
         request_id = next(self._ids)
         data = encode({"type": "command", "id": request_id, "name": name, "args": args})
+        with self._reply_ready:
+            self._waiting.add(request_id)
         try:
             with self._send_lock:
                 if self._sock is None:
                     raise OSError("not connected")
                 self._sock.sendall(data)
         except OSError:
+            with self._reply_ready:
+                self._waiting.discard(request_id)
             raise DeviceUnavailable("the device process went away") from None
         with self._reply_ready:
-            if not self._reply_ready.wait_for(lambda: request_id in self._replies, timeout_s):
-                raise DeviceUnavailable(f"the device did not answer '{name}' in time")
-            return self._replies.pop(request_id)
+            try:
+                if not self._reply_ready.wait_for(lambda: request_id in self._replies, timeout_s):
+                    raise DeviceUnavailable(f"the device did not answer '{name}' in time")
+                return self._replies.pop(request_id)
+            finally:
+                self._waiting.discard(request_id)
 
     def close(self) -> None:
         self._stop.set()
@@ -124,12 +133,16 @@ class DeviceLink:
             self.state = dict(message.get("state") or {})
             message = {**message, "restarted": restarted}
             self.connected.set()
-        elif kind == "frame":
-            self.state.update({k: v for k, v in message.items() if k not in ("v", "type")})
+        elif kind == "frame":  # replaced in one step, so readers never see half of two frames
+            self.state = {**self.state, **{k: v for k, v in message.items() if k not in ("v", "type")}}
         elif kind == "reply":
             with self._reply_ready:
-                self._replies[message.get("id")] = message
-                self._reply_ready.notify_all()
+                if message.get("id") in self._waiting:  # late replies to given-up commands are dropped
+                    self._replies[message.get("id")] = message
+                    self._reply_ready.notify_all()
             return
         for listener in list(self._listeners):
-            listener(message)
+            try:
+                listener(message)
+            except Exception as e:  # one listener's failure must not stop following the device
+                self.errors.append(f"{type(e).__name__}: {e}")

@@ -54,20 +54,31 @@ class SessionRecorder:
         if self.session_id is None:
             return
         self._last = {**coach, "t_s": t_s}
+        # The coach's own running seconds (pauses excluded) are the session's clock;
+        # warnings in sample time are placed on it through the latest frame.
+        self._t0 = t_s - (coach.get("running_s") or 0.0)
         if step == "done" or step not in ACTIVE_STEPS:
             self._finish("aborted" if coach.get("aborted") else "done", self._last)
         elif t_s - self._t_checkpoint >= CHECKPOINT_S:
             self._t_checkpoint = t_s
             knot = coach.get("knot") or [None, None]
-            self.store.update_progress(self.session_id, t_s - self._t0, coach.get("time_in_band_s") or 0.0,
+            self.store.update_progress(self.session_id, self._elapsed(coach), coach.get("time_in_band_s") or 0.0,
                                        coach.get("cycles_done") or 0, step=step,
                                        knot_x_mm=knot[0], knot_y_mm=knot[1])
 
+    def _elapsed(self, coach: dict[str, Any]) -> float:
+        return max(coach.get("running_s") or 0.0, coach.get("time_in_band_s") or 0.0)
+
     def _start(self, coach: dict[str, Any], t_s: float) -> None:
+        """A new session row, or the running one again after the web process restarted."""
         s = coach["session"]
-        self.session_id = self.store.start_session(s["person"], s["region"], s["tool"], self.now_iso(),
-                                                   pain_before=s.get("pain_before"), step=coach["step"])
-        self._t0 = self._t_checkpoint = t_s
+        running = [x for x in self.store.sessions(person=s["person"], region=s["region"]) if x.outcome == "running"]
+        if running:
+            self.session_id = running[0].id
+        else:
+            self.session_id = self.store.start_session(s["person"], s["region"], s["tool"], self.now_iso(),
+                                                       pain_before=s.get("pain_before"), step=coach["step"])
+        self._t_checkpoint = t_s
         self._warnings = {}
 
     def _warning(self, event: dict[str, Any]) -> None:
@@ -79,8 +90,7 @@ class SessionRecorder:
             self.store.end_warning(self._warnings.pop(key), max(t_rel, 0.0))
 
     def _finish(self, outcome: str, coach: dict[str, Any]) -> None:
-        t_rel = max(0.0, (coach.get("t_s") or self._t0) - self._t0)
         self.store.finish_session(self.session_id, self.now_iso(), outcome, pain_after=coach.get("pain_after"),
-                                  t_s=t_rel, time_in_band_s=coach.get("time_in_band_s") or 0.0,
+                                  t_s=self._elapsed(coach), time_in_band_s=coach.get("time_in_band_s") or 0.0,
                                   cycles_done=coach.get("cycles_done") or 0)
         self.session_id, self._warnings = None, {}

@@ -132,3 +132,39 @@ def test_a_session_uses_the_persons_stored_scale(rig, tmp_path):
     # Someone without a stored scale keeps the default band.
     other = DeviceLoop(source, WatchSettings(185.0, 330.0), data_dir=tmp_path, announce=lambda m: None)
     assert other.command("start", person="bo", region="calf", tool="roller", pain_before=6)["band_n"] is None
+
+
+@pytest.mark.parametrize("command", [
+    {"name": "start", "args": [1, 2]},
+    {"name": "start", "args": {"name": "x"}},
+    {"name": "start", "args": {"person": "é" * 300000, "region": "calf", "tool": "roller", "pain_before": 5}},
+    {"name": "start", "args": {"person": "a", "region": "calf", "tool": "roller", "pain_before": 5, "signs": 5}},
+    {"name": "steer", "args": {"command": "set_force", "kwargs": 5}},
+    {"name": "steer", "args": {"command": "set_force", "kwargs": {"bogus": 1}}},
+    {"name": "steer", "args": {"command": 1}},
+    {"name": None, "id": "é" * 400000},
+])
+def test_no_command_can_stop_the_device(rig, command):
+    from firmware.channel import encode
+    clock, source, loop, factory, listener = rig
+    run_for(clock, loop, 0.5, listener)
+    data = encode({"type": "command", **command})
+    while data:  # a big command arrives over several passes of the loop
+        try:
+            sent = listener.sock.send(data)
+            data = data[sent:]
+        except BlockingIOError:
+            pass
+        run_for(clock, loop, 0.04, listener)
+    run_for(clock, loop, 0.5, listener)  # the loop goes on
+    replies = [m for m in listener.drain() if m["type"] == "reply"]
+    assert replies and replies[-1]["ok"] is False and len(replies[-1]["error"]) <= 200
+    assert loop.coach.step == "screen"
+
+
+def test_a_second_device_process_does_not_take_over_the_socket(tmp_path):
+    from firmware.channel_server import ChannelServer
+    with ChannelServer(tmp_path / "device.sock", hello=lambda: {}):
+        with pytest.raises(OSError, match="already serving"):
+            ChannelServer(tmp_path / "device.sock", hello=lambda: {})
+        assert (tmp_path / "device.sock").is_socket()

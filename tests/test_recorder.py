@@ -90,3 +90,16 @@ def test_an_aborted_session_and_a_device_restart(setup):
     recorder.handle({"type": "hello", "restarted": True, "state": {}})
     newest = store.sessions()[0]
     assert newest.outcome == "crashed" and newest.elapsed_s >= 1.0
+
+
+def test_a_web_restart_mid_session_resumes_the_same_row(setup, tmp_path):
+    clock, source, loop, recorder, store = setup
+    advance(clock, loop, 3)
+    loop.command("start", person="cy", region="calf", tool="roller", pain_before=6)
+    advance(clock, loop, 5)
+    first = recorder.session_id
+    fresh = SessionRecorder(store, now_iso=lambda: "2026-11-27T10:05:00+00:00")  # the web process restarted
+    loop.channel = Wire(fresh)
+    advance(clock, loop, 3)
+    assert fresh.session_id == first and len(store.sessions(person="cy")) == 1
+    assert store.session(first).elapsed_s >= 6.0
