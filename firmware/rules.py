@@ -9,6 +9,7 @@ no I/O.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,15 +107,24 @@ class OnKnotRule:
         self.active = False
 
     def distance_mm(self, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+        # sqrt(dx*dx + dy*dy), not hypot: the plain-Python path below computes the
+        # very same rounding with math.sqrt, which hypot would not guarantee.
         dx = x_mm - self.knot_x_mm
         if self.knot_y_mm is None:
             return np.abs(dx)
-        return np.hypot(dx, y_mm - self.knot_y_mm)
+        dy = y_mm - self.knot_y_mm
+        return np.sqrt(dx * dx + dy * dy)
+
+    def _distances(self, xs: list[float], ys: list[float]) -> list[float]:
+        kx, ky = self.knot_x_mm, self.knot_y_mm
+        if ky is None:
+            return [abs(x - kx) for x in xs]
+        return [math.sqrt((x - kx) * (x - kx) + (y - ky) * (y - ky)) for x, y in zip(xs, ys)]
 
     def process(self, t_s: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> list[Event]:
-        d = self.distance_mm(x_mm, y_mm)
         if len(t_s) <= ROW_PATH_ROWS:
-            return self._rows(t_s.tolist(), d.tolist())
+            return self._rows(t_s.tolist(), self._distances(x_mm.tolist(), y_mm.tolist()))
+        d = self.distance_mm(x_mm, y_mm)
         if not self.in_zone and not (d <= self.zone_mm).any():
             return []  # nowhere near the knot: nothing can start, nothing is running
         inside, new_in = latch(d <= self.zone_mm, ~(d <= self.zone_mm + self.exit_margin_mm), self.in_zone)
@@ -156,15 +166,17 @@ class SensorFaultRule:
 
     def reset(self) -> None:
         self.active = np.zeros(self.n_cells, dtype=bool)
+        self._any_active = False
 
     def process(self, t_s: np.ndarray, fault: np.ndarray) -> list[Event]:
         events: list[Event] = []
-        if not self.active.any() and not fault.any():
+        if not self._any_active and not fault.any():
             return events
         for c in range(self.n_cells):
             events += _edge_events(self.name, t_s, fault[:, c], bool(self.active[c]), cell=c)
             if len(t_s):
                 self.active[c] = fault[-1, c]
+        self._any_active = bool(self.active.any())
         return events
 
     def finish(self, t_s: float) -> list[Event]:
