@@ -62,12 +62,14 @@ def configure(sub) -> argparse.ArgumentParser:
                    help="only sessions started on or after this day (the person's own) or ISO date-time")
     p.add_argument("--format", choices=FORMATS, help="export as csv or json (default: from --out's extension)")
     p.add_argument("--out", metavar="FILE", help="write the export to FILE instead of listing")
+    p.add_argument("--progress", action="store_true",
+                   help="with --person: how each knot is coming along across days (trend, recurring, reminders)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="where calibrations and sessions live (default: $STATE_DIRECTORY or the user's data folder)")
     return p
 
 
-def run(args, out=print) -> int:
+def run(args, out=print, now_iso=None) -> int:
     from calibration.files import StoreError, write_text_atomic
     from server.commands import InputError, data_dir
     from server.store import open_store, sessions_path
@@ -84,6 +86,8 @@ def run(args, out=print) -> int:
             sessions = []
     except StoreError as e:
         raise InputError(str(e)) from None
+    if args.progress:
+        return _progress(args, sessions, out, InputError, now_iso)
     if fmt is None:
         if not sessions:
             out("No sessions yet." if not db.exists() else "No sessions match.")
@@ -99,6 +103,22 @@ def run(args, out=print) -> int:
     except OSError as e:
         raise InputError(f"{args.out}: cannot write: {e.strerror or e}") from None
     out(f"Wrote {len(sessions)} session(s) to {args.out}")
+    return 0
+
+
+def _progress(args, sessions, out, InputError, now_iso) -> int:
+    """Across days, per knot: the next-day question, the trend, a recurring knot, reminders."""
+    import datetime as dt
+
+    from server.progress import report
+    if not args.person or args.out or args.format:
+        raise InputError("--progress needs --person, and goes without --out and --format")
+    now = now_iso or dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    advice = report(sessions, args.person, now)
+    if not advice:
+        out(f"Nothing to report for {args.person} yet." if sessions else f"No sessions for {args.person} yet.")
+    for item in advice:
+        out(f"- {item.text}")
     return 0
 
 

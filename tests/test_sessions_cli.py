@@ -165,3 +165,28 @@ def test_bad_input_exits_2_with_one_line(data, capsys):
     assert main(["sessions", "--data-dir", str(data)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and "--since takes a date" in err[0] and "does not exist" in err[1] and "damaged" in err[2]
+
+
+def daily_calf_sessions(data_dir, pains):
+    with open_store(sessions_path(data_dir)) as store:
+        for day, (before, after) in enumerate(pains, start=20):
+            sid = store.start_session("cy", "calf", "roller", f"2026-11-{day}T08:00:00+00:00", pain_before=before,
+                                      knot_x_mm=200.0, knot_y_mm=100.0)
+            store.finish_session(sid, f"2026-11-{day}T08:05:00+00:00", "done", pain_after=after, t_s=300.0,
+                                 time_in_band_s=200.0, cycles_done=3)
+
+
+def test_progress_tells_how_a_knot_comes_along(tmp_path):
+    daily_calf_sessions(tmp_path, [(8, 4), (6, 3), (4, 2)])
+    lines = []
+    args = parse("--person", "cy", "--progress", "--data-dir", str(tmp_path))
+    assert sessions_cmd.run(args, out=lines.append, now_iso="2026-11-23T09:00:00+00:00") == 0
+    text = "\n".join(lines)
+    assert lines and all(line.startswith("- ") for line in lines)
+    assert "tender before 8/10 -> 4/10" in text and "easing" in text   # the 3-day trend
+    assert "How tender is the calf knot" in text                         # the next-day question
+
+
+def test_progress_needs_a_person(data, capsys):
+    assert main(["sessions", "--progress", "--data-dir", str(data)]) == 2
+    assert "--progress needs --person" in capsys.readouterr().err
