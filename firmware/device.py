@@ -90,7 +90,7 @@ class DeviceLoop:
         t_s = float(out.t_s[-1])
         force, x, y = (_number(v[-1]) for v in (out.force_n, out.x_mm, out.y_mm))
         rating = None if force is None or self.scale is None else float(self.scale.rating(force))
-        warnings = sorted(r.name for r in self.monitor.rules if _active(r))
+        warnings = self.monitor.active_warnings()
         self.latest = {"t_s": t_s, "force_n": force, "rating": rating, "x_mm": x, "y_mm": y,
                        "warnings": warnings, "faults": out.fault[-1].nonzero()[0].tolist()}
         cues = self.coach.update(t_s, (force, rating, x, y, frozenset(warnings)))
@@ -191,11 +191,6 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
     if name == "state":
         return {"state": loop.state()}
     raise ValueError(f"unknown command {name!r}")
-
-
-def _active(rule) -> bool:
-    active = getattr(rule, "active", False)
-    return bool(active.any()) if hasattr(active, "any") else bool(active)
 
 
 def _number(value) -> float | None:

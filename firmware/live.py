@@ -139,9 +139,7 @@ def _status(result, monitor: Monitor, tty: bool, scale=None) -> str:
     if scale is not None and not math.isnan(f):
         force += f" {float(scale.rating(f)):4.1f}/10"  # the person's own scale
     pos = "" if math.isnan(x) else f"  at {x:6.1f},{y:6.1f} mm"
-    flags = [r.name for r in monitor.rules if getattr(r, "active", False) is True or
-             (hasattr(r.active, "any") and r.active.any())]
-    line = f"{result.t_s[-1]:8.2f} s  {force}{pos}  {' '.join(flags)}"
+    line = f"{result.t_s[-1]:8.2f} s  {force}{pos}  {' '.join(monitor.active_warnings())}"
     return f"\r{line:<70}" if tty else line + "\n"
 
 

@@ -61,6 +61,15 @@ class Monitor:
         self.watch, self.band = watch, OverBandRule(hi_n, watch.hysteresis)
         return events
 
+    def active_warnings(self) -> list[str]:
+        """The warnings on now, by name (a fault on any cell counts once)."""
+        names = []
+        for rule in self.rules:
+            active = rule.active
+            if active.any() if hasattr(active, "any") else active:
+                names.append(rule.name)
+        return sorted(names)
+
     @property
     def rules(self):
         return [r for r in (self.band, self.knot, self.fault) if r is not None]

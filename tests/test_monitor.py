@@ -107,3 +107,15 @@ def test_zero_drift_since_calibration_is_reported_once_the_start_is_measured():
     assert "cell 0 +2.0 N" in text and "cell 1 -8.0 N" in text and "re-tare" in text and "2026-11-01" in text
     uncalibrated = PlatformCalibration(cells)
     assert zero_drift_report(uncalibrated, Monitor(uncalibrated, WatchSettings(100, 200))) is None
+
+
+def test_active_warnings_name_what_is_on_now(session):
+    block, platform, watch = session
+    mon = Monitor(platform, watch)
+    seen = set()
+    for part in block.split(80):
+        mon.process(part)
+        seen.update(mon.active_warnings())
+    assert seen == {"over_band", "on_knot", "sensor_fault"}
+    mon.reset()
+    assert mon.active_warnings() == []
