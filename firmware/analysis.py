@@ -35,15 +35,8 @@ def analyze(recording: Recording, watch: WatchSettings, filter_settings: FilterS
         outputs.append(out)
         events += ev
     events += monitor.finish()
-    output = _concat(outputs) if outputs else monitor.loop.process(block)
+    output = FilterOutput.concat(outputs) if outputs else monitor.loop.process(block)
     return Analysis(events, output, _summary(recording, watch, monitor, output, events))
-
-
-def _concat(outputs: list[FilterOutput]) -> FilterOutput:
-    if len(outputs) == 1:
-        return outputs[0]
-    return FilterOutput(*(np.concatenate([getattr(o, f) for o in outputs]) for f in
-                          ("t_s", "force_n", "x_mm", "y_mm", "cell_force_n", "fault", "rejected")))
 
 
 def _summary(recording: Recording, watch: WatchSettings, monitor: Monitor, out: FilterOutput,

@@ -12,7 +12,7 @@ While any cell is faulted the total force and the position are undefined
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -56,6 +56,13 @@ class FilterOutput:
 
     def __len__(self) -> int:
         return len(self.t_s)
+
+    @classmethod
+    def concat(cls, outputs: list["FilterOutput"]) -> "FilterOutput":
+        """Consecutive blocks' outputs as one."""
+        if len(outputs) == 1:
+            return outputs[0]
+        return cls(*(np.concatenate([getattr(o, f.name) for o in outputs]) for f in fields(cls)))
 
     @property
     def any_fault(self) -> np.ndarray:
