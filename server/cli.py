@@ -43,6 +43,16 @@ def band_newtons(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a whole number, not {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, not {text}")
+    return value
+
+
 def knot_position(text: str) -> tuple[float, float | None]:
     parts = text.split(",")
     if len(parts) not in (1, 2):
@@ -92,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     _watch_options(run, band_required=False)
     run.add_argument("--person", metavar="NAME", help="use this person's stored scale for --region")
     run.add_argument("--seconds", type=_positive("seconds"), help="stop after this many seconds")
+    run.add_argument("--host", default="0.0.0.0", help="address the tablet page listens on (default: the LAN)")
+    run.add_argument("--port", type=port_number, default=8080, help="port of the tablet page (default 8080)")
+    run.add_argument("--no-web", action="store_true", help="coach in the terminal only, without the tablet page")
 
     rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",
                          description="Record raw samples to a v1 recording (CSV, .csv.gz compressed).")
@@ -119,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     from server import profile_cmd
     for action in profile_cmd.configure(sub):
         _data_dir_option(action)
-    from server import sessions_cmd
+    from server import doctor_cmd, pair_cmd, sessions_cmd
     sessions_cmd.configure(sub)
+    for module in (pair_cmd, doctor_cmd):
+        _data_dir_option(module.configure(sub))
 
     ana = sub.add_parser("analyze", help="report when the device would have warned on a recording",
                          description="Run the live filter loop and rules on a recording.")

@@ -23,6 +23,9 @@ def dispatch(args) -> int:
     if args.command == "sessions":
         from server import sessions_cmd
         return sessions_cmd.run(args)
+    if args.command in ("pair", "doctor"):
+        import importlib
+        return importlib.import_module(f"server.{args.command}_cmd").run(args)
     if args.command == "profile":
         from server import profile_cmd
         return profile_cmd.run(args)

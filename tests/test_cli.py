@@ -12,7 +12,7 @@ from firmware.block import MISSING, Block
 from firmware.recording import read_recording, write_recording
 from server.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "record", "calibrate", "profile", "sessions", "analyze"]
+SUBCOMMANDS = ["run", "record", "calibrate", "profile", "sessions", "analyze", "pair", "doctor"]
 
 
 def test_every_subcommand_says_what_it_does(capsys):
