@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +52,18 @@ class ChannelServer:
     @property
     def clients(self) -> int:
         return len(self._clients)
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes waiting for the slowest client (0 with none): a fast replay waits on it."""
+        return max((len(c.out) for c in self._clients.values()), default=0)
+
+    def drain(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> bool:
+        """Keep sending until every client has everything queued, or ``timeout_s`` passes."""
+        deadline = clock() + timeout_s
+        while self.backlog_bytes and clock() < deadline:
+            self.poll(0.01)
+        return not self.backlog_bytes
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Queue one message for every client, encoded once."""

@@ -22,6 +22,12 @@ from firmware.monitor import WatchSettings
 from firmware.realtime import DEFAULT_PRIORITY, request_realtime
 
 SOCKET_NAME = "device.sock"
+#: The protocol's numbers as the household set them (CoachSettings fields), in the data directory.
+SETTINGS_NAME = "coach.json"
+#: A fast replay waits while the slowest listener has this much unsent (the channel drops at 1 MiB).
+FAST_BACKLOG_BYTES = 256 * 1024
+#: How much of a fast replay one pass hands to the loop, in seconds of samples.
+FAST_CHUNK_S = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,20 +39,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--band-newtons", default="185:330", help="band until a person's scale is chosen")
     p.add_argument("--priority", type=int, default=DEFAULT_PRIORITY, help="real-time priority to ask for")
     p.add_argument("--cpu", type=int, help="a CPU to pin the process to")
+    p.add_argument("--knot", help="X_MM[,Y_MM]: warn when resting here (the coach marks its own knot)")
+    p.add_argument("--zone-mm", type=float, default=50.8, help="no-go radius around --knot")
+    p.add_argument("--dwell-s", type=float, default=1.0, help="grace inside the zone before a warning")
+    p.add_argument("--fast", action="store_true", help="replay without waiting for real time")
+    p.add_argument("--speed", type=float, default=1.0, help="simulator only: simulated time runs this many "
+                   f"times real time ({SPEED_RANGE[0]:g}-{SPEED_RANGE[1]:g})")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds of samples")
+    p.add_argument("--person", help="coach on this person's stored scale for --region from the start")
+    p.add_argument("--region", help="the body region of --person's scale")
+    p.add_argument("--wait-client", type=float, default=0.0, metavar="S",
+                   help="wait up to S seconds for the web process before sampling (knotcoach run does)")
     return p
 
 
-def _band(text: str) -> WatchSettings:
+#: The simulator may run faster than real time, within reason (browser tests and demos).
+SPEED_RANGE = (1.0, 20.0)
+
+
+def _check(args) -> None:
+    """Options that cannot work together or are out of range: a configuration error (exit 2)."""
+    if not SPEED_RANGE[0] <= args.speed <= SPEED_RANGE[1]:
+        raise ValueError(f"--speed must be {SPEED_RANGE[0]:g}-{SPEED_RANGE[1]:g}, not {args.speed:g}")
+    if args.speed != 1.0 and args.source.partition(":")[0] not in ("sim", "simulated"):
+        raise ValueError("--speed is for the simulated platform (--source sim)")
+    if args.seconds is not None and not args.seconds > 0:
+        raise ValueError(f"--seconds must be > 0, not {args.seconds:g}")
+    if bool(args.person) != bool(args.region):
+        raise ValueError("--person and --region go together")
+
+
+def _watch(args) -> WatchSettings:
+    from firmware.monitor import Knot
     try:
-        lo, hi = (float(v) for v in text.split(":"))
-        return WatchSettings(lo, hi)
-    except ValueError:
-        raise SystemExit(f"knotcoach-device: --band-newtons wants LO:HI in newtons, not {text!r}") from None
+        lo, hi = (float(v) for v in args.band_newtons.split(":"))
+        knot = None
+        if args.knot:
+            xy = [float(v) for v in args.knot.split(",")]
+            knot = Knot(xy[0], xy[1] if len(xy) > 1 else None)
+        return WatchSettings(lo, hi, knot=knot, zone_mm=args.zone_mm, dwell_s=args.dwell_s)
+    except (ValueError, IndexError, TypeError) as e:
+        raise ValueError(f"--band-newtons wants LO:HI and --knot X[,Y], in newtons and mm: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    watch = _band(args.band_newtons)
     data_dir = args.data_dir or default_data_dir()
 
     def say(message: str) -> None:
@@ -62,16 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     for note in request_realtime(args.priority, args.cpu):
         say(note)
     try:
+        _check(args)
+        watch = _watch(args)
         loop, closers = _assemble(args, data_dir, watch, say)
     except (ValueError, OSError, StoreError) as e:
         say(str(e))
         return 2
     say(f"coaching; channel at {data_dir / SOCKET_NAME}")
     try:
-        polled = getattr(loop.source, "poll_interval_s", 0.0) > 0
-        while not stop["now"] and loop.step():
-            if polled:
-                time.sleep(FRAME_S)
+        _wait_for_client(loop.channel, args.wait_client, stop)
+        _run(loop, args, stop)
+        loop.channel.drain(2.0)  # what was said reaches the web process before the socket goes
     finally:
         for close in reversed(closers):
             try:
@@ -80,6 +118,63 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"while closing: {type(e).__name__}: {e}")
     say("stopped")
     return 0
+
+
+def _run(loop, args, stop: dict) -> None:
+    """Step the loop until stopped, the source ends, or --seconds of samples have passed."""
+    polled = getattr(loop.source, "poll_interval_s", 0.0) > 0
+    t_first = None
+    while not stop["now"] and loop.step():
+        t_s = loop.latest["t_s"]
+        t_first = t_s if t_first is None else t_first
+        if args.seconds is not None and t_s is not None and t_s - t_first >= args.seconds:
+            break
+        if polled:
+            time.sleep(FRAME_S)
+        elif args.fast:
+            while loop.channel.backlog_bytes > FAST_BACKLOG_BYTES and not stop["now"]:
+                loop.channel.poll(0.005)  # a fast replay goes at the pace of its listener
+
+
+def _wait_for_client(channel, wait_s: float, stop: dict) -> None:
+    deadline = time.monotonic() + wait_s
+    while not channel.clients and time.monotonic() < deadline and not stop["now"]:
+        channel.poll(0.02)
+
+
+class _Chunked:
+    """A fast replay handed out a second at a time, so frames and events flow as it goes."""
+
+    def __init__(self, source, rows: int) -> None:
+        self._source, self._rows, self._pending = source, rows, None
+
+    def read(self):
+        if self._pending is None or not len(self._pending):
+            self._pending = self._source.read()
+        block, self._pending = self._pending.slice(0, self._rows), self._pending.slice(self._rows, len(self._pending))
+        return block
+
+    @property
+    def finished(self) -> bool:
+        return self._source.finished and not (self._pending is not None and len(self._pending))
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+
+def _coach(data_dir: Path):
+    """The coach with the household's settings from coach.json, if there is one."""
+    import json
+
+    from firmware.coach.protocol import Coach
+    from firmware.coach.settings import CoachSettings
+    path = data_dir / SETTINGS_NAME
+    if not path.exists():
+        return Coach()
+    try:
+        return Coach(CoachSettings.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def _assemble(args, data_dir: Path, watch: WatchSettings, say):
@@ -92,8 +187,9 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
 
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        source = open_source(args.source, pins=args.pins, seed=args.seed, announce=say,
-                             platform=load_platform(data_dir))
+        clock = _scaled_clock(args.speed)
+        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=say,
+                             platform=load_platform(data_dir), clock=clock)
     except SourceSpecError as e:
         raise ValueError(str(e)) from None
     closers = [source.close]
@@ -102,7 +198,11 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
         closers.append(cues.close)
         if cues.reason:
             say(cues.reason)
-        loop = DeviceLoop(source, watch, cues=cues, data_dir=data_dir, announce=say)
+        if args.fast and getattr(source, "poll_interval_s", 1.0) == 0:
+            source = _Chunked(source, int(FAST_CHUNK_S * source.platform.rate_hz))
+        loop = DeviceLoop(source, watch, coach=_coach(data_dir), cues=cues, data_dir=data_dir, announce=say)
+        if args.person and loop.use_profile(args.person, args.region) is None:
+            raise ValueError(f"no {args.region} scale stored for {args.person}")
         channel = ChannelServer(data_dir / SOCKET_NAME, hello=loop.hello)
     except BaseException:
         for close in reversed(closers):  # what was opened is released again
@@ -111,6 +211,13 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
     closers.append(channel.close)
     loop.channel = channel
     return loop, closers
+
+
+def _scaled_clock(speed: float):
+    """Monotonic seconds, running ``speed`` times as fast (the simulator's time-lapse)."""
+    if speed == 1.0:
+        return time.monotonic
+    return lambda: time.monotonic() * speed
 
 
 if __name__ == "__main__":  # pragma: no cover

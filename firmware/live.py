@@ -51,10 +51,15 @@ def zero_drift_report(platform, monitor: Monitor) -> str | None:
 
 def describe(event: Event) -> str:
     """One short line a person on the floor understands."""
-    what = _START_TEXT.get(event.event, event.event)
-    if "cell" in event.extra:
-        what += f" on cell {event.extra['cell']}"
-    return f"{event.t_s:8.2f} s  {what}" + ("" if event.edge == "start" else " - over")
+    return describe_warning(event.t_s, event.event, event.edge, event.extra.get("cell"))
+
+
+def describe_warning(t_s: float, name: str, edge: str, cell: int | None = None) -> str:
+    """``describe`` from plain values (as a warning travels on the device channel)."""
+    what = _START_TEXT.get(name, name)
+    if cell is not None:
+        what += f" on cell {cell}"
+    return f"{t_s:8.2f} s  {what}" + ("" if edge == "start" else " - over")
 
 
 class FrameBatcher:

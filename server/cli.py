@@ -53,6 +53,13 @@ def port_number(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> float:
+    value = finite(text, "speed", minimum=1.0)
+    if value > 20:
+        raise argparse.ArgumentTypeError(f"speed must be at most 20, not {text}")
+    return value
+
+
 def knot_position(text: str) -> tuple[float, float | None]:
     parts = text.split(",")
     if len(parts) not in (1, 2):
@@ -105,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="0.0.0.0", help="address the tablet page listens on (default: the LAN)")
     run.add_argument("--port", type=port_number, default=8080, help="port of the tablet page (default 8080)")
     run.add_argument("--no-web", action="store_true", help="coach in the terminal only, without the tablet page")
+    run.add_argument("--speed", type=_speed, default=1.0,
+                     help="simulator only: simulated time runs this many times real time (1-20)")
+
+    serve = sub.add_parser("serve", help="the tablet app alone, for a device process started apart",
+                           description="Serve the tablet app and keep sessions, following a device process "
+                           "started separately (e.g. by knotcoach-device.service).")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: the LAN)")
+    serve.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
+    serve.add_argument("--source-kind", choices=("hx711", "simulated", "replay"), default="hx711",
+                       help="what the device process reads (shows the simulator panel for simulated)")
+    _data_dir_option(serve)
 
     rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",
                          description="Record raw samples to a v1 recording (CSV, .csv.gz compressed).")

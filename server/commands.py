@@ -33,7 +33,10 @@ def dispatch(args) -> int:
         from server import calibrate_person_cmd, calibrate_platform_cmd
         module = {"platform": calibrate_platform_cmd, "person": calibrate_person_cmd}[args.target]
         return module.run(args)
-    return {"analyze": analyze, "record": record, "run": run}[args.command](args)
+    if args.command in ("run", "serve"):
+        from server import run_cmd
+        return getattr(run_cmd, args.command)(args)
+    return {"analyze": analyze, "record": record}[args.command](args)
 
 
 def data_dir(args):
@@ -179,33 +182,6 @@ def _record_live(source, writer, seconds: float) -> None:
             time.sleep(getattr(source, "poll_interval_s", 0.0))
     except KeyboardInterrupt:
         _say("stopped early; keeping what was recorded")
-
-
-def run(args) -> int:
-    from firmware.live import run_live
-    from firmware.sources.factory import SourceSpecError, open_source
-
-    try:
-        source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=_say,
-                             platform=stored_platform(args))
-    except SourceSpecError as e:
-        raise InputError(str(e)) from None
-    if args.band_newtons is None and not args.profile and not args.person:
-        _say(f"no personal scale given: using a band of {DEFAULT_BAND_N[0]:g}-{DEFAULT_BAND_N[1]:g} N "
-             "(calibrate one with 'knotcoach calibrate person', then --profile, or set --band-newtons LO:HI)")
-    if args.knot is None and hasattr(source, "knot_mm"):
-        args.knot = source.knot_mm  # the simulated person's knot, so the demo shows on_knot too
-    scale = None
-    if args.person:
-        profile = person_profile(args)
-        scale = profile.scale  # the live 0-10 reading on their own scale
-        args.band_newtons = profile.band_n()
-        args.person = args.region = None  # the band is settled: no second look-up
-        _say(f"{profile.person}'s {profile.region} band: {args.band_newtons[0]:.0f}-{args.band_newtons[1]:.0f} N "
-             "(4/10 to 5/10)")
-    watch = _watch(args, default_band=DEFAULT_BAND_N)
-    with source:
-        return run_live(source, watch, seconds=args.seconds, out=sys.stdout, announce=_say, scale=scale)
 
 
 def _say(message: str) -> None:

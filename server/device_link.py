@@ -2,7 +2,8 @@
 
 A ``DeviceLink`` runs one background thread that connects to the device
 process's socket, keeps the latest state (the ``hello`` snapshot updated by
-every ``frame``), hands each message to the listeners, and reconnects with a
+every ``frame``), hands each message to the listeners (and a ``disconnected``
+message when the device goes away), and reconnects with a
 growing pause when the device is gone or restarts (a new boot id in the
 ``hello`` tells a restart from a reconnect). ``command()`` sends a command and
 waits for its reply. The device never waits for us.
@@ -120,10 +121,13 @@ class DeviceLink:
         except (OSError, ChannelError):
             pass
         finally:
+            was_connected = self.connected.is_set()
             self.connected.clear()
             with self._send_lock:
                 self._sock = None
             sock.close()
+            if was_connected:  # listeners learn the device is gone (the tablet says so)
+                self._notify({"type": "disconnected"})
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -141,6 +145,9 @@ class DeviceLink:
                     self._replies[message.get("id")] = message
                     self._reply_ready.notify_all()
             return
+        self._notify(message)
+
+    def _notify(self, message: dict[str, Any]) -> None:
         for listener in list(self._listeners):
             try:
                 listener(message)

@@ -12,7 +12,7 @@ from firmware.block import MISSING, Block
 from firmware.recording import read_recording, write_recording
 from server.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "record", "calibrate", "profile", "sessions", "analyze", "pair", "doctor"]
+SUBCOMMANDS = ["run", "record", "calibrate", "profile", "sessions", "analyze", "pair", "doctor", "serve"]
 
 
 def test_every_subcommand_says_what_it_does(capsys):
@@ -130,9 +130,10 @@ def test_installed_console_script_reports_bad_input_without_traceback(tmp_path):
                                   "(line 1 must be '# knotcoach recording 1')"
 
 
-def test_run_replays_a_recording_in_the_terminal(recording, capsys):
+def test_run_replays_a_recording_in_the_terminal(recording, capsys, tmp_path):
     capsys.readouterr()
-    assert main(["run", "--source", f"replay:{recording}", "--fast", "--band-newtons", "100:150"]) == 0
+    assert main(["run", "--source", f"replay:{recording}", "--fast", "--band-newtons", "100:150", "--no-web",
+                 "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "too hard: ease off" in out and " N" in out
 

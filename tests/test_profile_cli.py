@@ -82,8 +82,8 @@ def test_bad_requests_are_one_line_and_exit_2(data, capsys):
 
 def test_run_uses_the_persons_stored_band(data, capsys):
     capsys.readouterr()
-    assert main(["run", "--source", "sim", "--fast", "--seconds", "1", "--person", "ana", "--region", "calf",
-                 "--data-dir", str(data)]) == 0
+    assert main(["run", "--source", "sim", "--seconds", "1", "--person", "ana", "--region", "calf",
+                 "--data-dir", str(data), "--no-web"]) == 0
     captured = capsys.readouterr()
     assert "ana's calf band: 120-150 N" in captured.err and "band 120.0" not in captured.err
     assert "/10" in captured.out  # the live reading on her own 0-10 scale

@@ -1,0 +1,125 @@
+"""``knotcoach run`` (device process + web process) and ``knotcoach serve`` (web process only).
+
+What can be checked before anything starts is checked here, in this process,
+so a mistake is one line and exit status 2: the stored calibration, the
+person's scale, the band, the source's name and pins, a replay's file. The
+device process checks again (it also runs on its own under systemd) and
+exits 2 on a configuration error, which the supervisor does not restart.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from server.commands import DEFAULT_BAND_N, InputError, _band, _say, data_dir, person_profile, stored_platform
+
+
+def device_argv(args, data, band: tuple[float, float] | None) -> list[str]:
+    """The device process's command line for these ``knotcoach run`` options."""
+    argv = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(data), "--source", args.source,
+            "--seed", str(args.seed), "--wait-client", "10"]
+    if band is not None:
+        argv += ["--band-newtons", f"{band[0]!r}:{band[1]!r}"]
+    for option in ("pins", "seconds", "person", "region"):
+        value = getattr(args, option, None)
+        if value is not None:
+            argv += [f"--{option}", str(value)]
+    if args.knot is not None:
+        argv += ["--knot", ",".join(repr(v) for v in args.knot if v is not None)]
+    argv += ["--zone-mm", repr(args.zone_mm), "--dwell-s", repr(args.dwell_s)]
+    if args.fast:
+        argv.append("--fast")
+    if args.speed != 1.0:
+        argv += ["--speed", repr(args.speed)]
+    return argv
+
+
+def _check_source(args) -> str:
+    """The source's kind, after checking what can be checked without opening it."""
+    from firmware.recording import RecordingError, read_recording
+    from firmware.sources.factory import SourceSpecError, parse_pins
+    kind, _, arg = args.source.partition(":")
+    kinds = {"auto": "auto", "hx711": "hx711", "sim": "simulated", "simulated": "simulated", "replay": "replay"}
+    if kind not in kinds:
+        raise InputError(f"unknown source {args.source!r}: use auto, hx711, sim or replay:FILE")
+    if kind == "replay":
+        if not arg:
+            raise InputError("replay needs a file: --source replay:REC.csv")
+        try:
+            read_recording(arg)  # the whole file: a broken row is named now, not mid-session
+        except RecordingError as e:
+            raise InputError(str(e)) from None
+    try:
+        parse_pins(args.pins)
+    except SourceSpecError as e:
+        raise InputError(str(e)) from None
+    if args.speed != 1.0 and kinds[kind] != "simulated":
+        raise InputError("--speed is for the simulated platform (--source sim)")
+    return kinds[kind]
+
+
+def run(args) -> int:
+    from server.runner import Runtime, StopSignal, WebOptions, supervise
+    from server.supervisor import DeviceProcess
+
+    kind = _check_source(args)
+    stored_platform(args)  # a damaged calibration file is named here, before anything starts
+    band = None
+    if args.person:
+        profile = person_profile(args)
+        lo, hi = profile.band_n()
+        _say(f"{profile.person}'s {profile.region} band: {lo:.0f}-{hi:.0f} N (4/10 to 5/10)")
+    else:
+        band = _band(args)
+        if band is None:
+            band = DEFAULT_BAND_N
+            _say(f"no personal scale given: using a band of {band[0]:g}-{band[1]:g} N (calibrate one with "
+                 "'knotcoach calibrate person', then choose the person on the tablet or with --person)")
+    data = data_dir(args)
+    _prepare(data)
+    web = None if args.no_web else WebOptions(args.host, args.port)
+    device = DeviceProcess(device_argv(args, data, band), say=_say)
+    runtime = Runtime(data, out=sys.stdout, say=_say, web=web, source_kind=kind)
+    with StopSignal() as stop:
+        device.start()
+        try:
+            runtime.start()
+            code = supervise(device, runtime, stop.event, _say)
+        except OSError as e:
+            raise InputError(f"cannot serve the tablet page on {args.host}:{args.port}: {e.strerror or e}") from None
+        finally:
+            device.stop()
+            runtime.stop()
+    _say("stopped")
+    return code
+
+
+def serve(args) -> int:
+    from server.runner import Runtime, StopSignal, WebOptions
+
+    data = data_dir(args)
+    _prepare(data)
+    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port), source_kind=args.source_kind)
+    with StopSignal() as stop:
+        try:
+            runtime.start()
+            _say("following the device process (started separately, e.g. by knotcoach-device.service)")
+            while not stop.event.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        except OSError as e:
+            raise InputError(f"cannot serve the tablet page on {args.host}:{args.port}: {e.strerror or e}") from None
+        finally:
+            runtime.stop()
+    _say("stopped")
+    return 0
+
+
+def _prepare(data) -> None:
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{data}: cannot use it as the data directory: {e.strerror or e}") from None
+    if not data.is_dir():
+        raise InputError(f"{data}: is not a folder")
