@@ -4,7 +4,7 @@
 centre and over each cell) and, for each, samples the source for a window
 (about 3 s at 80/s, after a short settling time) while reporting progress
 ("tare: 2.0 s left, steady to +/-0.3 N"), then hands the readings to the pure
-procedures of ``calibration.platform_cal``, which accept or refuse them. A
+checks of ``calibration.platform_procedure``, which accept or refuse them. A
 refused step can be repeated. ``finish()`` fits the sensitivities and checks
 the centre of pressure; nothing is stored here.
 
@@ -17,45 +17,27 @@ step asks for. Time comes from the injected ``clock`` and ``sleep``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from calibration.platform import CalibrationError, PlatformCalibration
-from calibration.platform_cal import (LIMITS, Limits, Placement, ScaleResult, WindowStats, check_layout,
-                                      check_mass_kg, fit_scale, placement_change, placements, spread_n, tare,
-                                      window_stats)
+from calibration.platform_cal import LIMITS, Limits, ScaleResult, WindowStats, window_stats
+from calibration.platform_procedure import PlatformProcedure, Step, make_steps
 from firmware.sources.base import Source
 # The same rough sensitivity an uncalibrated platform is opened with: spreads in newtons when nothing
 # better is known about the cells.
 from firmware.sources.factory import NOMINAL_COUNTS_PER_NEWTON
+
+__all__ = ["PlatformCalibrationRun", "Step", "make_steps", "run_calibration", "sim_placer"]
 PROGRESS_EVERY_S = 0.5
 #: Sampling has no hurry: rows pile up in the source between polls.
 POLL_MIN_S = 0.05
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step: ``kind`` "tare" or "place"; ``placement`` for "place"; ``label`` for progress lines."""
-
-    kind: str
-    placement: Placement | None
-    label: str
-    instruction: str
-
-
-def make_steps(cells_xy, mass_kg: float) -> list[Step]:
-    steps = [Step("tare", None, "tare", "Clear the platform and keep it still")]
-    for p in placements(cells_xy):
-        label = "centre" if p.cell is None else f"cell {p.cell}"
-        what = "Put" if not steps[1:] else "Move"
-        steps.append(Step("place", p, label, f"{what} the {mass_kg:.3g} kg mass {p.label} and let go"))
-    return steps
-
-
 class PlatformCalibrationRun:
-    """The state of one calibration: steps done so far and their readings.
+    """One calibration sampled from ``source``: the steps (``calibration.platform_procedure``)
+    and, for each, a window of readings taken here.
 
     ``reference``: the calibration believed so far (default: the source's);
     its sensitivities turn spreads into newtons and, unless ``check_loaded``
@@ -67,50 +49,41 @@ class PlatformCalibrationRun:
                  check_loaded: bool = True, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None,
                  window_s: float = 3.0, settle_s: float = 0.5, limits: Limits = LIMITS) -> None:
-        self.cells_xy = check_layout(cells_xy)
-        if len(self.cells_xy) != source.n_cells:
-            raise CalibrationError(f"the geometry has {len(self.cells_xy)} cells but the platform reads "
-                                   f"{source.n_cells}: choose a matching preset")
-        self.mass_kg = check_mass_kg(mass_kg)
+        self.procedure = PlatformProcedure(
+            cells_xy, mass_kg, source.n_cells, reference=source.platform if reference is None else reference,
+            nominal_counts_per_newton=NOMINAL_COUNTS_PER_NEWTON, check_loaded=check_loaded,
+            rate_hz=source.platform.rate_hz, limits=limits)
         self.source, self.clock, self.sleep = source, clock, sleep
         self.progress = progress or (lambda text: None)
         self.window_s, self.settle_s, self.limits = float(window_s), float(settle_s), limits
-        reference = source.platform if reference is None else reference
-        if reference is not None and reference.n_cells != source.n_cells:
-            reference = None
-        self.cpn_guess = np.array([c.counts_per_newton for c in reference.cells] if reference else
-                                  [NOMINAL_COUNTS_PER_NEWTON] * source.n_cells, dtype=np.float64)
-        usable = reference is not None and check_loaded and not reference.extra.get("uncalibrated")
-        self.stored_offsets = [c.offset for c in reference.cells] if usable else None
-        self.steps = make_steps(self.cells_xy, self.mass_kg)
-        self.offsets: tuple[float, ...] | None = None
-        self._tare_stats: WindowStats | None = None
-        self._changes: dict[int, tuple[Placement, np.ndarray]] = {}
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.procedure.steps
+
+    @property
+    def cpn_guess(self):
+        return self.procedure.cpn_guess
+
+    @property
+    def stored_offsets(self):
+        return self.procedure.stored_offsets
+
+    @property
+    def offsets(self):
+        return self.procedure.offsets
 
     def do(self, step: Step) -> WindowStats:
         """Sample for ``step`` and check it; raises ``Refused`` (the step may be repeated)."""
-        if step.kind == "tare":
-            stats = self.sample(step.label)
-            self.offsets = tare(stats, self.cpn_guess, self.stored_offsets, self.limits)
-            self._tare_stats = stats
-            self._changes.clear()
-            return stats
-        if self._tare_stats is None:
+        if step.kind != "tare" and self.procedure.offsets is None:
             raise CalibrationError("tare the platform before placing the mass")
         stats = self.sample(step.label)
-        delta = placement_change(step.placement, stats, self._tare_stats, self.cells_xy, self.cpn_guess,
-                                 self.limits)
-        self._changes[self.steps.index(step)] = (step.placement, delta)
+        self.procedure.accept(step, stats)
         return stats
 
     def finish(self) -> ScaleResult:
         """Fit and check the sensitivities once every step is done; raises ``Refused``."""
-        missing = [s.label for i, s in enumerate(self.steps) if s.kind == "place" and i not in self._changes]
-        if self.offsets is None or missing:
-            raise CalibrationError(f"calibration not finished: {', '.join(missing) or 'tare'} still to do")
-        changes = [self._changes[i] for i in sorted(self._changes)]
-        return fit_scale(self.cells_xy, self.offsets, changes, self.mass_kg, self.source.platform.rate_hz,
-                         self.limits)
+        return self.procedure.finish()
 
     def sample(self, label: str) -> WindowStats:
         """Rows over ``settle_s + window_s`` of the clock; only those after the settling count."""
@@ -141,12 +114,7 @@ class PlatformCalibrationRun:
     def _progress_line(self, label: str, left_s: float, kept, stats: WindowStats | None = None) -> str:
         if stats is None and sum(len(r) for r in kept) >= 5:
             stats = window_stats(np.concatenate(kept))
-        spread = None
-        if stats is not None:
-            s = spread_n(stats, self.cpn_guess)
-            spread = float(np.nanmax(s)) if np.any(np.isfinite(s)) else None
-        steady = "settling" if spread is None else f"steady to \u00b1{spread:.1f} N"
-        return f"{label}: {max(left_s, 0.0):.1f} s left, {steady}"
+        return self.procedure.progress_line(label, left_s, stats)
 
 
 def run_calibration(source: Source, cells_xy, mass_kg: float, *, before: Callable[[Step], None] | None = None,

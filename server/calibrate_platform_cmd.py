@@ -192,6 +192,8 @@ def _save(args, out, folder, source_kind, result, now_iso) -> int:
         return 0
     when = now_iso() if now_iso else datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
     report = {**result.report(), "source": source_kind}
+    if source_kind == "simulated":  # the device uses a simulator's calibration only on the same simulator
+        report["seed"] = args.seed
     try:
         path = save_platform(folder, result.platform, when, report)
     except (StoreError, CalibrationError) as e:
