@@ -12,10 +12,12 @@ whole loop runs in simulated time in tests.
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from typing import Any, Callable
 
+from firmware.capture import Capture, CaptureError
 from firmware.coach.protocol import Coach
 from firmware.coach.records import CoachError
 from firmware.live import FRAME_S, FrameBatcher
@@ -40,7 +42,7 @@ class DeviceLoop:
         self.scale = scale if scale is not None else band_scale(watch)
         self.cues, self.channel = cues, channel
         self.boot_id = boot_id or uuid.uuid4().hex
-        self.data_dir = data_dir          # where people's scales are stored
+        self.data_dir = data_dir          # where people's scales and the platform calibration are stored
         self.announce = announce
         self.latest: dict[str, Any] = {"t_s": None, "force_n": None, "rating": None, "x_mm": None,
                                        "y_mm": None, "warnings": [], "faults": []}
@@ -48,18 +50,32 @@ class DeviceLoop:
         self._polled = getattr(source, "poll_interval_s", 0.0) > 0
         self._t_sent = -math.inf
         self.frames_sent = 0
+        self.capture: Capture | None = None   # the calibration capture in progress or last done
+        self._capture_ids = itertools.count(1)
+        self._platform_changed = False         # the next frame carries the new platform
+        if data_dir is not None and source.kind == "simulated":
+            self._apply_stored_platform(announce_refusal=False)
 
     # ------------------------------------------------------------------ running
     def step(self) -> bool:
         """One pass; False once the source has nothing more to give."""
         block = self.source.read() if self._polled else self._batcher.add(self.source.read())
         if block is not None and len(block):
+            if self.capture is not None and not self.capture.done:  # only while capturing
+                self._capture_add(block)
             self._process(block)
         self._commands()
         return not self.source.finished
 
     def hello(self) -> dict[str, Any]:
-        return {"boot_id": self.boot_id, "state": self.state()}
+        return {"boot_id": self.boot_id, "state": {**self.state(), **self.platform_state()}}
+
+    def platform_state(self) -> dict[str, Any]:
+        """What the tablet needs to draw the platform and run its calibration wizard."""
+        source = {"kind": self.source.kind}
+        if self.source.kind == "simulated":
+            source["seed"] = getattr(self.source, "seed", None)
+        return {"platform": platform_info(self.monitor.platform), "source": source}
 
     def state(self) -> dict[str, Any]:
         """The full picture: the latest measurement, the coach and the cues."""
@@ -84,6 +100,72 @@ class DeviceLoop:
             self._emit({"type": "event", "kind": "warning", **event.to_dict()})
         return [lo_n, hi_n]
 
+    # ------------------------------------------------------------- calibration
+    def start_capture(self, seconds, settle_s=0.0) -> dict[str, Any]:
+        """Collect the raw counts of the next ``seconds`` of samples (after ``settle_s``)."""
+        from firmware.capture import MAX_SECONDS, MAX_SETTLE_S, MIN_SECONDS, check_seconds
+        seconds = check_seconds(seconds, "seconds", MIN_SECONDS, MAX_SECONDS)
+        settle_s = check_seconds(settle_s, "settle_s", 0.0, MAX_SETTLE_S)
+        if self.capture is not None and not self.capture.done:
+            raise CaptureError(f"capture {self.capture.capture_id} is still running "
+                               f"({self.capture.seconds_left:.1f} s left): one at a time")
+        self.capture = Capture(next(self._capture_ids), seconds, settle_s, self.latest["t_s"],
+                               self.source.platform.rate_hz)
+        return {"capture_id": self.capture.capture_id, "seconds_left": self.capture.seconds_left}
+
+    def capture_result(self, capture_id, rows: bool = False) -> dict[str, Any]:
+        """Progress of a capture (seconds left, statistics so far) or its result once done."""
+        capture = self.capture
+        if capture is None or capture_id != capture.capture_id or isinstance(capture_id, bool):
+            raise CaptureError(f"no capture {capture_id!r} here (only the latest is kept)")
+        return capture.to_dict(self.source.n_cells, with_rows=bool(rows) and capture.done)
+
+    def cancel_capture(self) -> dict[str, Any]:
+        """Drop a capture in progress (a wizard was abandoned)."""
+        running = self.capture is not None and not self.capture.done
+        if running:
+            self.capture = None
+        return {"cancelled": running}
+
+    def _capture_add(self, block) -> None:
+        if self.capture.add(block):
+            self._emit({"type": "event", "kind": "capture", "capture_id": self.capture.capture_id,
+                        "t_s": self.capture.t_last_s, "stats": self.capture.stats(self.source.n_cells)})
+
+    def reload_platform(self) -> dict[str, Any]:
+        """Use the platform calibration stored in the data directory from now on."""
+        if self.data_dir is None:
+            raise ValueError("this device has no data directory to read a calibration from")
+        if self.source.kind == "replay":
+            raise ValueError("a recording is read with the calibration it was recorded with")
+        return self._apply_stored_platform(announce_refusal=True)
+
+    def _apply_stored_platform(self, announce_refusal: bool) -> dict[str, Any]:
+        from calibration.files import StoreError
+        from calibration.platform_store import load_all
+        try:
+            current, _ = load_all(self.data_dir)
+        except StoreError as e:
+            if announce_refusal:
+                raise ValueError(str(e)) from None
+            self.announce(f"stored platform calibration not used: {e}")
+            return {"applied": False, "reason": str(e)}
+        reason = _unusable(current, self.source)
+        if reason is not None:
+            if announce_refusal and current is None:
+                raise ValueError(reason)
+            return {"applied": False, "reason": reason, "platform": platform_info(self.monitor.platform)}
+        p = current.platform
+        platform = type(p)(p.cells, p.rate_hz, extra={**p.extra, "calibrated_at": current.calibrated_at})
+        for event in self.monitor.finish():  # warnings on now end with the old calibration
+            self._emit({"type": "event", "kind": "warning", **event.to_dict()})
+        self.source.platform = platform
+        self.monitor = Monitor(platform, self.monitor.watch)
+        self._platform_changed = True
+        info = platform_info(platform)
+        self._emit({"type": "event", "kind": "platform", "platform": info})
+        return {"applied": True, "platform": info}
+
     # --------------------------------------------------------------- internals
     def _process(self, block) -> None:
         out, events = self.monitor.process(block)
@@ -104,7 +186,11 @@ class DeviceLoop:
         if t_s - self._t_sent >= FRAME_S - 0.5 / self.source.platform.rate_hz:
             self._t_sent = t_s
             self.frames_sent += 1
-            self._emit({"type": "frame", **self.state()})
+            frame = self.state()
+            if self._platform_changed:  # once, so the link's merged state has the new platform
+                self._platform_changed = False
+                frame.update(self.platform_state())
+            self._emit({"type": "frame", **frame})
 
     def _play(self, cues, t_s: float) -> None:
         for cue in cues:
@@ -189,8 +275,70 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
         steer(args["command"], **kwargs)
         return {}
     if name == "state":
-        return {"state": loop.state()}
+        return {"state": {**loop.state(), **loop.platform_state()}}
+    if name == "capture":
+        return loop.start_capture(args.get("seconds"), args.get("settle_s", 0.0))
+    if name == "capture_result":
+        return loop.capture_result(args.get("capture_id"), args.get("rows", False))
+    if name == "capture_cancel":
+        return loop.cancel_capture()
+    if name == "reload_platform":
+        return loop.reload_platform()
+    if name == "sim_place_mass":
+        return sim_place_mass(loop.source, args.get("cell", "clear"), args.get("mass_kg"))
     raise ValueError(f"unknown command {name!r}")
+
+
+def platform_info(platform) -> dict[str, Any]:
+    """The platform's geometry for drawing it: cell positions, the span they cover (mm), rate."""
+    xs = [c.x_mm for c in platform.cells]
+    ys = [c.y_mm for c in platform.cells]
+    return {"width_mm": max(xs) - min(xs), "depth_mm": max(ys) - min(ys),
+            "cells_xy": [[c.x_mm, c.y_mm] for c in platform.cells], "n_cells": platform.n_cells,
+            "rate_hz": platform.rate_hz, "calibrated_at": platform.extra.get("calibrated_at"),
+            "uncalibrated": bool(platform.extra.get("uncalibrated", False)),
+            "counts_per_newton": [c.counts_per_newton for c in platform.cells],
+            "offsets": [c.offset for c in platform.cells]}
+
+
+def _unusable(stored, source) -> str | None:
+    """Why a stored calibration does not apply to this source, or None when it does.
+
+    The simulator has its own built-in calibration; a stored one applies to it
+    only when it was made on the simulator with the same seed (its cells are
+    the same simulated cells), never one made on real boards."""
+    if stored is None:
+        return "no platform calibration is stored yet"
+    if stored.platform.n_cells != source.n_cells:
+        return (f"the stored calibration is for {stored.platform.n_cells} cells but the platform has "
+                f"{source.n_cells}")
+    report = stored.report
+    made_here = report.get("source") == "simulated" and report.get("seed") == getattr(source, "seed", None)
+    if source.kind == "simulated" and not made_here:
+        return "the stored calibration was not made on this simulated platform: it keeps its built-in one"
+    return None
+
+
+def sim_place_mass(source, cell, mass_kg) -> dict[str, Any]:
+    """Simulator only: clear the platform (``cell`` "clear"), or put ``mass_kg`` at the centre
+    of its cells ("centre") or over cell ``i``: by role, on the simulator's true cells."""
+    true_platform = getattr(source, "true_platform", None)
+    if true_platform is None or not hasattr(source, "steer"):
+        raise ValueError("only the simulated platform can have a mass put on it")
+    if cell == "clear":
+        source.steer("clear_platform")
+        return {}
+    xy = [(c.x_mm, c.y_mm) for c in true_platform.cells]
+    if cell == "centre":
+        x_mm, y_mm = sum(p[0] for p in xy) / len(xy), sum(p[1] for p in xy) / len(xy)
+    elif isinstance(cell, int) and not isinstance(cell, bool) and 0 <= cell < len(xy):
+        x_mm, y_mm = xy[cell]
+    else:
+        raise ValueError(f"cell must be 'clear', 'centre' or 0 to {len(xy) - 1}, not {cell!r}")
+    if isinstance(mass_kg, bool) or not isinstance(mass_kg, (int, float)):
+        raise ValueError(f"mass_kg must be a number, not {mass_kg!r}")
+    source.steer("place_mass", mass_kg=float(mass_kg), x_mm=x_mm, y_mm=y_mm)
+    return {"x_mm": x_mm, "y_mm": y_mm}
 
 
 def _number(value) -> float | None:
