@@ -1,0 +1,113 @@
+"""``knotcoach run`` end to end: both processes, a scripted person, the session in the database.
+
+The run is the real command in its own process, on the simulated platform
+with simulated time running ten times real time (``--speed 10``), so a whole
+session — 60 s around the knot, three contract/relax cycles — takes seconds.
+The script speaks on the device's channel like the device's buttons and the
+tablet do. Waiting here is on the device's own frames, with a deadline.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from server.device_link import DeviceLink
+from server.store import open_store, sessions_path
+
+DEADLINE_S = 60.0
+
+
+class Follower:
+    """Follows the device's frames and lets the script wait for a condition on them."""
+
+    def __init__(self, path):
+        self.link = DeviceLink(path, retry_s=0.05)
+        self.frames, self.cues = [], []
+        self._changed = threading.Condition()
+        self.link.subscribe(self._on)
+
+    def _on(self, message):
+        with self._changed:
+            if message["type"] == "frame":
+                self.frames.append(message)
+            elif message["type"] == "event" and message.get("kind") == "cue":
+                self.cues.append(message)
+            self._changed.notify_all()
+
+    def wait(self, what, test, timeout_s=DEADLINE_S):
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.frames and test(self.frames[-1]), timeout_s), \
+                f"gave up waiting for {what}; last frame: {self.frames[-1] if self.frames else None}"
+            return self.frames[-1]
+
+    def after(self, seconds):
+        """Wait until ``seconds`` more of sample time have passed."""
+        t0 = self.wait("a frame", lambda f: f["t_s"] is not None)["t_s"]
+        return self.wait(f"{seconds} s of samples", lambda f: f["t_s"] >= t0 + seconds)
+
+    def command(self, name, **args):
+        reply = self.link.command(name, timeout_s=10.0, **args)
+        assert reply["ok"], reply
+        return reply
+
+
+@pytest.fixture
+def running(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "run", "--source", "sim", "--speed", "10",
+                             "--seed", "3", "--no-web", "--data-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = Follower(tmp_path / "device.sock")
+    follower.link.start()
+    yield proc, follower
+    follower.link.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def step_is(name):
+    return lambda f: f["coach"]["step"] == name
+
+
+def test_a_whole_session_through_knotcoach_run_lands_in_the_database(running, tmp_path):
+    proc, me = running
+    me.wait("the person on the roller", lambda f: f["t_s"] is not None and f["t_s"] > 3.0)
+    me.command("start", person="Ana", region="calf", tool="roller", pain_before=7, signs=[])
+    me.after(2.0)
+    me.command("steer", command="move_onto_knot", kwargs={"transit_s": 0.3})
+    me.after(1.0)
+    knot = me.command("mark_knot")["knot"]
+    me.command("next")
+    me.command("steer", command="move_off_knot", kwargs={"transit_s": 0.3})
+    me.wait("the offer to go on after 60 s", lambda f: f["coach"]["can_next"] and f["coach"]["step"] == "around")
+    me.command("next")
+    me.wait("the re-rating after the cycles", step_is("rerate"))
+    summary = me.command("rate", pain_after=3)["summary"]
+    me.wait("the end", step_is("done"))
+    me.after(1.5)                                   # the web process writes the ending
+
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "knotcoach: stopped" in err and "Traceback" not in err
+
+    # The cues fired in the protocol's order, as the device sent them and as the terminal shows them.
+    names = [c["cue"] for c in me.cues if c["cue"] in ("contract", "relax", "step_done", "session_done")]
+    assert names == ["step_done", "step_done", "contract", "relax", "contract", "relax", "contract", "relax",
+                     "step_done", "session_done"]
+    shown = [line.split("] ", 1)[1] for line in out.splitlines() if "] " in line]
+    assert [s for s in shown if s in ("contract now", "relax")] == ["contract now", "relax"] * 3
+
+    with open_store(sessions_path(tmp_path)) as store:
+        (session,) = store.sessions()
+    assert (session.person, session.region, session.tool, session.outcome) == ("ana", "calf", "roller", "done")
+    assert (session.pain_before, session.pain_after, session.cycles_done) == (7, 3, 3)
+    assert session.knot_x_mm == pytest.approx(knot[0], abs=0.5)
+    assert session.time_in_band_s == pytest.approx(summary["time_in_band_s"], abs=1.0)
+    assert 60 + 3 * (5 + 12) <= session.elapsed_s <= summary["running_s"] + 1.0
+    assert session.started_at < session.ended_at
