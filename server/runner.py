@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import socket
 import sys
 import threading
 import time
@@ -69,8 +68,10 @@ class Runtime:
     def stop(self) -> None:
         """Stop serving, stop following the device, write what is still queued."""
         if self._server is not None:
+            from server.web.pairing import clear_web_info
             self._server.close()
             self._server_thread.join(timeout=5)
+            clear_web_info(self.data_dir)
         self.link.close()
         self._messages.put(None)
         self._writer.join(timeout=10)
@@ -107,41 +108,15 @@ class Runtime:
     def _start_web(self) -> None:
         from server.web import create_app
         from server.web.pairing import announce, write_web_info
-        from server.web.serving import make_server
+        from server.web.serving import make_server, public_urls
         app = create_app({"DATA_DIR": self.data_dir, "DEVICE": self.link, "SOURCE_KIND": self.source_kind})
         self._server = make_server(app, self.web.host, self.web.port)
         self._server_thread = threading.Thread(target=self._server.run, name="web", daemon=True)
         self._server_thread.start()
-        self.urls = page_urls(self.web.host, self._server.port)
+        self.urls = public_urls(self.web.host, self._server.port)
         write_web_info(self.data_dir, self.urls)
         self.say(f"tablet page at {self.urls[0]}/")
         announce(self.data_dir, self.urls, sys.stderr)
-
-
-def page_urls(host: str, port: int) -> list[str]:
-    """Addresses a tablet can open: on every interface, the LAN address and name.local first."""
-    if host not in ("0.0.0.0", "::", ""):
-        shown = f"[{host}]" if ":" in host else host
-        return [f"http://{shown}:{port}"]
-    urls = []
-    lan = _lan_address()
-    if lan:
-        urls.append(f"http://{lan}:{port}")
-    name = socket.gethostname().split(".")[0]
-    if name:
-        urls.append(f"http://{name}.local:{port}")
-    return urls or [f"http://127.0.0.1:{port}"]
-
-
-def _lan_address() -> str | None:
-    """The address other machines reach this one at (no packet is sent)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))
-            address = s.getsockname()[0]
-    except OSError:
-        return None
-    return None if address.startswith("127.") else address
 
 
 class StopSignal:
