@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, help="stop after this many seconds of samples")
     p.add_argument("--person", help="coach on this person's stored scale for --region from the start")
     p.add_argument("--region", help="the body region of --person's scale")
+    p.add_argument("--paced", action="store_true", help="simulator only: hand out one sample at a time when "
+                   "it is due, like the HX711 boards, and count samples read late (the load benchmark)")
+    p.add_argument("--timing-out", type=Path, metavar="FILE", help="with --paced: write the lateness counts here "
+                   "as JSON when stopping")
     p.add_argument("--wait-client", type=float, default=0.0, metavar="S",
                    help="wait up to S seconds for the web process before sampling (knotcoach run does)")
     return p
@@ -65,6 +69,8 @@ def _check(args) -> None:
         raise ValueError("--speed is for the simulated platform (--source sim)")
     if args.seconds is not None and not args.seconds > 0:
         raise ValueError(f"--seconds must be > 0, not {args.seconds:g}")
+    if args.paced and args.source.partition(":")[0] not in ("sim", "simulated"):
+        raise ValueError("--paced is for the simulated platform (--source sim)")
     if bool(args.person) != bool(args.region):
         raise ValueError("--person and --region go together")
 
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait_for_client(loop.channel, args.wait_client, stop)
         _run(loop, args, stop)
         loop.channel.drain(2.0)  # what was said reaches the web process before the socket goes
+        _write_timing(args.timing_out, loop.source, say)
     finally:
         for close in reversed(closers):
             try:
@@ -134,6 +141,17 @@ def _run(loop, args, stop: dict) -> None:
         elif args.fast:
             while loop.channel.backlog_bytes > FAST_BACKLOG_BYTES and not stop["now"]:
                 loop.channel.poll(0.005)  # a fast replay goes at the pace of its listener
+
+
+def _write_timing(path: Path | None, source, say) -> None:
+    lateness = getattr(source, "lateness", None)
+    if path is None or lateness is None:
+        return
+    from calibration.files import write_json_atomic
+    try:
+        write_json_atomic(path, lateness.to_dict())
+    except OSError as e:
+        say(f"{path}: cannot write the timing: {e.strerror or e}")
 
 
 def _wait_for_client(channel, wait_s: float, stop: dict) -> None:
@@ -189,7 +207,7 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
     try:
         clock = _scaled_clock(args.speed)
         source = open_source(args.source, pins=args.pins, seed=args.seed, fast=args.fast, announce=say,
-                             platform=load_platform(data_dir), clock=clock)
+                             platform=load_platform(data_dir), clock=clock, paced=args.paced)
     except SourceSpecError as e:
         raise ValueError(str(e)) from None
     closers = [source.close]

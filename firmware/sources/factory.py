@@ -47,7 +47,7 @@ def uncalibrated_platform(n_cells: int, rate_hz: float = 80.0) -> PlatformCalibr
 
 def open_source(spec: str, *, pins: str | None = None, seed: int = 1, fast: bool = False,
                 clock: Clock = time.monotonic, announce: Callable[[str], None] = print,
-                platform: PlatformCalibration | None = None) -> Source:
+                platform: PlatformCalibration | None = None, paced: bool = False) -> Source:
     """Open the source named by ``spec``; SourceSpecError says why one cannot be."""
     kind, _, arg = spec.partition(":")
     if kind == "replay":
@@ -59,7 +59,7 @@ def open_source(spec: str, *, pins: str | None = None, seed: int = 1, fast: bool
         except RecordingError as e:
             raise SourceSpecError(str(e)) from None
     if kind in ("sim", "simulated"):
-        return _simulated(seed, clock)
+        return _simulated(seed, clock, paced)
     if kind not in ("auto", "hx711"):
         raise SourceSpecError(f"unknown source {spec!r}: use auto, hx711, sim or replay:FILE")
     from firmware.sources.hx711_source import HX711Source, probe_hx711
@@ -80,6 +80,6 @@ def open_source(spec: str, *, pins: str | None = None, seed: int = 1, fast: bool
         raise SourceSpecError(str(e)) from None
 
 
-def _simulated(seed: int, clock: Clock) -> Source:
+def _simulated(seed: int, clock: Clock, paced: bool = False) -> Source:
     from firmware.sources.simulated import SimulatedPlatform
-    return SimulatedPlatform(clock=clock, seed=seed)
+    return SimulatedPlatform(clock=clock, seed=seed, paced=paced)

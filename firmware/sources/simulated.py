@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from firmware.block import Block
 from firmware.sim.person import PersonSample
 from firmware.sim.scenario import build_simulation
 from firmware.sources.base import Clock, Source, SourceError
+from firmware.sources.timing import Lateness
 
 
 class SimulatedPlatform(Source):
@@ -37,7 +39,8 @@ class SimulatedPlatform(Source):
                  autopilot: bool = True, lie_down_at_s: float | None = 2.0,
                  noise_counts_rms: float = 30.0, garbage_fraction: float = 0.0, lost_fraction: float = 0.0,
                  faults=(), stale_offsets_n: float = 3.0, negative_sensitivity: bool = False,
-                 rate_hz: float = 80.0) -> None:
+                 rate_hz: float = 80.0, paced: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         self.seed = int(seed)
@@ -46,8 +49,13 @@ class SimulatedPlatform(Source):
             negative_sensitivity=negative_sensitivity, stale_offsets_n=stale_offsets_n, faults=faults,
             body_mass_kg=body_mass_kg, knot_mm=knot_mm, autopilot=autopilot, lie_down_at_s=lie_down_at_s,
             noise_counts_rms=noise_counts_rms, rate_hz=rate_hz)
-        #: How often a live loop may usefully poll (one sample period).
-        self.poll_interval_s = 1.0 / rate_hz
+        #: How often a live loop may usefully poll (one sample period); 0 when paced (read blocks).
+        self.poll_interval_s = 0.0 if paced else 1.0 / rate_hz
+        #: Paced like the HX711 boards: ``read`` waits for the next row and returns it alone,
+        #: counting how late after its time each row was read (``lateness``).
+        self.paced = paced
+        self.lateness = Lateness(1.0 / rate_hz) if paced else None
+        self._sleep = sleep
         self._clock = clock
         self._t0 = float(clock())
         self._closed = False
@@ -62,10 +70,20 @@ class SimulatedPlatform(Source):
     def read(self) -> Block:
         """Every row whose time has come since the last call (possibly none)."""
         self._check_open()
+        if self.paced:
+            return self._read_paced()
         due = math.floor(self.now_s * self._sim.rate_hz + 1e-9) + 1 - self._sim.next_index
         if due <= 0:
             return Block.empty(self.n_cells)
         return self._take(due)
+
+    def _read_paced(self) -> Block:
+        ready_s = self._sim.next_index / self._sim.rate_hz
+        wait_s = ready_s - self.now_s
+        if wait_s > 0:
+            self._sleep(wait_s)
+        self.lateness.add(self.now_s - ready_s)
+        return self._take(1)
 
     def generate(self, seconds: float) -> Block:
         """The next ``seconds`` of rows at once, without waiting for the clock."""
