@@ -170,6 +170,13 @@ class Broadcaster:
             self._viewers.discard(viewer)
             self._changed.notify_all()
 
+    def close_all(self) -> None:
+        """End every stream (the server is stopping)."""
+        with self._changed:
+            viewers = list(self._viewers)
+        for viewer in viewers:
+            self.close_viewer(viewer)
+
     def wait_for_viewers(self, count: int, timeout_s: float) -> bool:
         """Wait until exactly ``count`` streams are open (for tests and the benchmark)."""
         with self._changed:
