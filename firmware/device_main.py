@@ -69,8 +69,8 @@ def _check(args) -> None:
         raise ValueError("--speed is for the simulated platform (--source sim)")
     if args.seconds is not None and not args.seconds > 0:
         raise ValueError(f"--seconds must be > 0, not {args.seconds:g}")
-    if args.paced and args.source.partition(":")[0] not in ("sim", "simulated"):
-        raise ValueError("--paced is for the simulated platform (--source sim)")
+    if args.paced and (args.source.partition(":")[0] not in ("sim", "simulated") or args.speed != 1.0):
+        raise ValueError("--paced is for the simulated platform (--source sim) in real time (no --speed)")
     if bool(args.person) != bool(args.region):
         raise ValueError("--person and --region go together")
 
@@ -221,7 +221,7 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
         loop = DeviceLoop(source, watch, coach=_coach(data_dir), cues=cues, data_dir=data_dir, announce=say)
         if args.person and loop.use_profile(args.person, args.region) is None:
             raise ValueError(f"no {args.region} scale stored for {args.person}")
-        channel = ChannelServer(data_dir / SOCKET_NAME, hello=loop.hello)
+        channel = ChannelServer(data_dir / SOCKET_NAME, hello=lambda: _hello(loop))
     except BaseException:
         for close in reversed(closers):  # what was opened is released again
             close()
@@ -229,6 +229,17 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
     closers.append(channel.close)
     loop.channel = channel
     return loop, closers
+
+
+def _hello(loop) -> dict:
+    """The device loop's greeting, plus the source's clock origin where it has one: with the
+    monotonic clock (shared by every process on the machine) a listener can tell how long
+    after its sample a frame reached it (the stream benchmark)."""
+    hello = loop.hello()
+    t0_s = getattr(loop.source, "t0_s", None)
+    if t0_s is not None and getattr(loop.source, "paced", False):
+        hello["clock"] = {"monotonic_t0_s": t0_s}
+    return hello
 
 
 def _scaled_clock(speed: float):

@@ -63,6 +63,11 @@ class SimulatedPlatform(Source):
         self.last_truth: PersonSample | None = None
 
     @property
+    def t0_s(self) -> float:
+        """The clock's reading at row time 0: a row at ``t_s`` was due at ``t0_s + t_s`` on the clock."""
+        return self._t0
+
+    @property
     def now_s(self) -> float:
         """Seconds since the clock's first reading."""
         return float(self._clock()) - self._t0
