@@ -67,6 +67,16 @@ class DeviceLoop:
         self._commands()
         return not self.source.finished
 
+    def finish(self) -> None:
+        """At the end of the samples (a replay ran out, --seconds passed): the rows of an
+        unfinished frame, then every warning still on is closed at the last sample, as
+        ``knotcoach analyze`` closes them, so each start has its end."""
+        rest = self._batcher.flush()
+        if rest is not None and len(rest):
+            self._process(rest)
+        for event in self.monitor.finish():
+            self._emit({"type": "event", "kind": "warning", **event.to_dict()})
+
     def hello(self) -> dict[str, Any]:
         return {"boot_id": self.boot_id, "state": {**self.state(), **self.platform_state()}}
 

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_for_client(loop.channel, args.wait_client, stop)
         _run(loop, args, stop)
+        loop.finish()
         loop.channel.drain(2.0)  # what was said reaches the web process before the socket goes
         _write_timing(args.timing_out, loop.source, say)
     finally:

@@ -1,4 +1,5 @@
-"""The device process's own options: configuration errors are exit 2 and one line."""
+"""The device process's own options: configuration errors are exit 2 and one line;
+a fast replay through ``knotcoach run`` says exactly what ``analyze`` says."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+
+from server.cli import main
 
 
 def device(tmp_path, *args):
@@ -38,3 +41,18 @@ def test_the_households_settings_are_the_coachs(tmp_path):
     (tmp_path / "coach.json").write_text(json.dumps({"around_min_s": 45, "cycles": 4}))
     proc = device(tmp_path, "--source", "sim", "--seconds", "0.5", "--speed", "10")
     assert proc.returncode == 0, proc.stderr
+def test_a_fast_replay_through_run_warns_exactly_as_analyze_does(tmp_path, capsys):
+    rec = tmp_path / "ten-minutes.csv"
+    assert main(["record", str(rec), "--source", "sim", "--seconds", "600", "--seed", "7"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(rec), "--band-newtons", "150:220", "--json"]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(expected) > 20                           # a long, eventful recording
+
+    assert main(["run", "--source", f"replay:{rec}", "--fast", "--band-newtons", "150:220", "--no-web",
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    shown = [line for line in out.splitlines() if "too hard" in line]
+    assert len(shown) == len(expected)                  # every start and end reached the terminal
+    for line, event in zip(shown, expected):
+        assert line.startswith(f"{event['t_s']:8.2f} s") and line.endswith(" - over") == (event["edge"] == "end")
