@@ -32,7 +32,8 @@ class Server:
         self._stopping, self._stopped = threading.Event(), threading.Event()
         self._running = False
         listen = getattr(inner, "effective_listen", None)
-        self.host, self.port = (listen[0][0], listen[0][1]) if listen else (inner.effective_host, inner.effective_port)
+        host, port = (listen[0][0], listen[0][1]) if listen else (inner.effective_host, inner.effective_port)
+        self.host, self.port = str(host), int(port)  # waitress reports the port as text
 
     def run(self) -> None:
         self._running = True
