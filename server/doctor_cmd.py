@@ -50,6 +50,7 @@ NO_CALIBRATION = "no platform calibration yet"
 BAD_CALIBRATION = "cannot be used"
 CELLS_MISMATCH = "cells but --pins gives"
 DEVICE_FAULTS = "the device process reports"
+DEVICE_NOT_ON_BOARDS = "the device process is not reading the HX711 boards"
 
 
 def configure(sub):
@@ -333,12 +334,15 @@ def _device_holds_pins(state: dict | None) -> Check:
     """What stands in for the chip checks while the device process holds the pins."""
     how = (f"to measure rate and noise: sudo systemctl stop {DEVICE_UNIT}; knotcoach doctor; "
            f"sudo systemctl start {DEVICE_UNIT}")
-    faults = (state or {}).get("faults") or []
+    if state is None:
+        return Check(WARN, "HX711 chips", f"not probed: {DEVICE_UNIT} is running and holds the pins; {how}")
+    faults = state.get("faults") or []
     if faults:
         cells = ", ".join(str(c) for c in faults)
         return Check(FAIL, "HX711 chips", f"{DEVICE_FAULTS} cell {cells} in fault (sensor_fault): {how}")
-    if state is None:
-        return Check(WARN, "HX711 chips", f"not probed: {DEVICE_UNIT} is running and holds the pins; {how}")
+    kind = (state.get("source") or {}).get("kind", "hx711")
+    if kind != "hx711":
+        return Check(WARN, "HX711 chips", f"{DEVICE_NOT_ON_BOARDS} ({kind}); {how}")
     return Check(OK, "HX711 chips", f"not probed: the device process holds the pins and reports no faulted "
                                     f"cell ({how})")
 

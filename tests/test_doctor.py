@@ -494,7 +494,7 @@ def test_bench_before_installing_healthy_hardware_passes(tmp_path, factory):
 def test_installed_and_running_the_chips_are_not_probed(tmp_path, factory, device):
     board = Board()
     data = calibrated_dir(tmp_path)
-    device({"faults": []}, path=data / "device.sock")
+    device({"faults": [], "source": {"kind": "hx711"}}, path=data / "device.sock")
     runner = FakeSystemctl(device=show(), web=show())
     env = surroundings(board=board, factory=factory, runner=runner, tmp_path=tmp_path,
                        uid_of=lambda name: data.stat().st_uid, service_data_dir=data)
@@ -511,6 +511,15 @@ def test_running_device_reporting_a_faulted_cell_fails(tmp_path, factory, device
     env = surroundings(factory=factory, runner=FakeSystemctl(device=show(), web=show()), tmp_path=tmp_path)
     checks = doctor_cmd.diagnose(data, DEFAULT_PINS, env=env)
     assert checks[-1].status == FAIL and doctor_cmd.DEVICE_FAULTS in checks[-1].text and "cell 2" in checks[-1].text
+
+
+def test_running_device_on_the_simulator_is_not_a_pass(tmp_path, factory, device):
+    data = calibrated_dir(tmp_path)
+    device({"faults": [], "source": {"kind": "simulated", "seed": 1}}, path=data / "device.sock")
+    env = surroundings(factory=factory, runner=FakeSystemctl(device=show(), web=show()), tmp_path=tmp_path)
+    checks = doctor_cmd.diagnose(data, DEFAULT_PINS, env=env)
+    assert checks[-1].status == WARN and doctor_cmd.DEVICE_NOT_ON_BOARDS in checks[-1].text
+    assert "(simulated)" in checks[-1].text
 
 
 def test_a_running_unit_whose_socket_cannot_be_reached_is_not_probed(tmp_path, factory):
