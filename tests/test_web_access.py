@@ -198,3 +198,23 @@ def test_device_names_summarise_the_user_agent():
     assert device_name("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) Version/17.0 Safari/605.1") == "Safari on iPad"
     assert device_name("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko Firefox/120.0") == "Firefox on Linux"
     assert device_name(None) == "a browser"
+
+
+def test_an_unknown_host_is_looked_up_again_at_most_every_ten_seconds():
+    from server.web.auth import HOSTS_REFRESH_S, _HostNames
+
+    class Names(_HostNames):
+        answer = {"localhost"}
+        lookups = 0
+
+        def _lookup(self):
+            Names.lookups += 1
+            return set(Names.answer)
+
+    now = [0.0]
+    names = Names((), clock=lambda: now[0])
+    Names.answer = {"localhost", "192.168.1.50"}  # the machine got a new address from DHCP
+    assert not names.allowed("192.168.1.50:8080") and Names.lookups == 1
+    now[0] += HOSTS_REFRESH_S
+    assert names.allowed("192.168.1.50:8080") and Names.lookups == 2
+    assert not names.allowed("evil.example") and Names.lookups == 2  # not again within 10 s

@@ -89,7 +89,7 @@ def request(port, method, path, body=None, cookie=None, csrf=None):
 
 
 def test_a_paired_tablet_follows_and_steers_the_simulated_device_until_it_goes_away(served, tmp_path):
-    app, server, link, _ = served
+    app, server, _, device = served
     port = server.port
     assert port > 0 and public_urls("127.0.0.1", port) == [f"http://127.0.0.1:{port}"]
     r, data = request(port, "GET", "/api/state")
@@ -129,7 +129,6 @@ def test_a_paired_tablet_follows_and_steers_the_simulated_device_until_it_goes_a
     r, data = request(port, "POST", "/api/command/stop", {}, cookie, csrf)
     assert r.status == 200 and "summary" in json.loads(data)
 
-    device = served[3]
     device.kill()                                                     # the device process dies
     device.wait(10)
     assert next(data for name, data in events if name == "device") == {"connected": False, "restarted": False}

@@ -39,7 +39,8 @@ def test_web_info_is_read_only_while_its_process_lives(tmp_path):
     write_web_info(tmp_path, ["http://localhost:8080"])
     assert read_web_info(tmp_path) == {"urls": ["http://localhost:8080"], "pid": os.getpid()}
     assert oct((tmp_path / "web.json").stat().st_mode & 0o777) == "0o600"
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     write_web_info(tmp_path, ["http://localhost:8080"], pid=int(gone.stdout))
     assert read_web_info(tmp_path) is None  # a server killed without cleaning up
     (tmp_path / "web.json").write_text('{"format": "other"}')

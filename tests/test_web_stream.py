@@ -110,7 +110,7 @@ def test_a_slow_viewer_loses_its_oldest_frames_and_holds_up_no_one():
 
 
 def test_closing_a_stream_frees_its_slot_and_the_cap_holds():
-    device, b = make(max_viewers=2)
+    _, b = make(max_viewers=2)
     one, two = b.open_viewer(), b.open_viewer()
     with pytest.raises(TooManyViewers):
         b.open_viewer()
@@ -124,7 +124,7 @@ def test_closing_a_stream_frees_its_slot_and_the_cap_holds():
 
 
 def test_a_closed_viewer_ends_its_stream():
-    device, b = make()
+    _, b = make()
     viewer = b.open_viewer()
     stream = b.stream(viewer)
     next(stream)

@@ -211,8 +211,9 @@ def now() -> dt.datetime:
 @bp.get("/screen")
 def screen_info():
     """What the start page asks: tools for a region, the IT-band redirect, injury signs."""
-    from calibration.profiles import REGIONS, ProfileError, region_key
     import importlib
+
+    from calibration.profiles import REGIONS, ProfileError, region_key
     sc = importlib.import_module("firmware.coach.screen")  # the package's 'screen' is the function
     region = request.args.get("region")
     body: dict[str, Any] = {"region": None, "it_band": False, "redirect": [], "redirect_text": None,

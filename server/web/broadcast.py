@@ -23,7 +23,8 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 RETRY = b"retry: 1000\n\n"
 HEARTBEAT = b": heartbeat\n\n"
@@ -57,7 +58,7 @@ def encode_event(event: str, data: Any, event_id: int | None = None) -> bytes:
     except ValueError:
         body = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    return f"{head}data: {body}\n\n".encode("utf-8")
+    return f"{head}data: {body}\n\n".encode()
 
 
 class Viewer:
@@ -108,7 +109,7 @@ class Broadcaster:
         self._connected = self._device_connected()
         self.sent = 0  # messages encoded, for the benchmark
 
-    def attach(self) -> "Broadcaster":
+    def attach(self) -> Broadcaster:
         if self.device is not None:
             self.device.subscribe(self.on_message)
         return self

@@ -30,8 +30,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from calibration.files import StoreError, write_text_atomic
 
@@ -113,7 +114,7 @@ def _hash(token: str) -> str:
 
 
 def iso(epoch_s: float) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat(timespec="seconds")
 
 
 class PairingStore:
