@@ -343,3 +343,30 @@ def test_the_pages_render_for_a_paired_tablet(paired_client, web_client):
         r = paired_client.get(path)
         assert r.status_code == 200 and words in r.data and b'name="csrf-token"' in r.data
         assert web_client.get(path).status_code == 401  # not paired: the pairing instructions
+
+
+@pytest.mark.parametrize("body", [{"person": "a", "region": "calf", "body_kg": 10**400},
+                                  {"person": "a", "region": "calf", "ratings": [2, 10**400]},
+                                  {"person": ["a"], "region": {"r": 1}}])
+def test_numbers_too_big_for_a_float_are_refused_not_a_crash(paired_client, fake_device, body):
+    scripted(fake_device)
+    r = paired_client.post("/api/calibrate/person/begin", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400 and r.is_json
+    r = paired_client.post("/api/calibrate/platform/begin", data=json.dumps({"mass_kg": 10**400}),
+                           content_type="application/json")
+    assert r.status_code == 400 and "number" in r.json["error"]
+
+
+def test_a_device_gone_while_sampling_is_a_503_not_a_crash(paired_client, fake_device):
+    from server.device_link import DeviceUnavailable
+    scripted(fake_device)
+    assert paired_client.post("/api/calibrate/platform/begin", json={"mass": "5kg"}).status_code == 200
+    fake_device.replies["capture"] = {"ok": True, "capture_id": 1}
+    assert paired_client.post("/api/calibrate/platform/step", json={}).status_code == 200
+    fake_device.replies["capture_result"] = DeviceUnavailable("the device process went away")
+    status = paired_client.get("/api/calibrate/platform/status").json
+    assert "went away" in status["refusal"] and not status["sampling"]   # measure this step again
+    fake_device.connected.clear()
+    r = paired_client.post("/api/calibrate/platform/step", json={})
+    assert r.status_code == 503 and r.is_json
+    assert paired_client.post("/api/calibrate/platform/cancel", json={}).json == {"cancelled": True}

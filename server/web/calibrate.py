@@ -150,12 +150,22 @@ def _check_fields(body: dict[str, Any], allowed: frozenset[str], what: str) -> N
                             f"(it takes {', '.join(sorted(allowed))})")
 
 
+def as_float(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (text, true/false, 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _number(body: dict[str, Any], key: str, lo: float, hi: float, default: float) -> float:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
+    value = as_float(body.get(key, default))
+    if value is None or not lo <= value <= hi:
         raise ApiError(400, f"{key} must be a number from {lo:g} to {hi:g}")
-    return float(value)
+    return value
 
 
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
@@ -178,9 +188,9 @@ def person_begin():
     body_kg = _number(body, "body_kg", 15.0, 300.0, 75.0)
     ramp_s = _number(body, "ramp_s", 10.0, 120.0, 25.0)
     ratings = body.get("ratings", list(DEFAULT_RATINGS))
-    if not isinstance(ratings, list) or len(ratings) > 10 or \
-            not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in ratings):
+    if not isinstance(ratings, list) or len(ratings) > 10 or any(as_float(r) is None for r in ratings):
         raise ApiError(400, "ratings is a list of up to 10 rising numbers, e.g. [2, 5, 7]")
+    ratings = [as_float(r) for r in ratings]
     try:
         ratings = check_ratings(ratings)
     except ScaleError as e:
@@ -307,8 +317,8 @@ def _mass(body: dict[str, Any]) -> float:
             if not isinstance(body["mass"], str) or len(body["mass"]) > 40:
                 raise ApiError(400, "mass is text such as 5kg or 11lb")
             return parse_mass(body["mass"])
-        value = body["mass_kg"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = as_float(body["mass_kg"])
+        if value is None:
             raise ApiError(400, "mass_kg must be a number of kilograms")
         return check_mass_kg(value)
     except CalibrationError as e:
@@ -336,7 +346,10 @@ def platform_status():
     wizard = slots().platform
     if wizard is None:
         return jsonify({"active": False, "last": slots().last_platform})
-    return jsonify(wizard.status())
+    try:
+        return jsonify(wizard.status())
+    except WizardRefused as e:
+        raise _refused(e) from None
 
 
 @bp.post("/api/calibrate/platform/finish")

@@ -125,7 +125,7 @@ class PlatformWizard:
                 self.capture["left_s"] = float(reply.get("seconds_left") or 0.0)
                 self.capture["line"] = self.procedure.progress_line(step.label, self.capture["left_s"], stats)
                 if self.monotonic() > self.capture["deadline"]:
-                    self.device("capture_cancel")
+                    self._quietly("capture_cancel")
                     self.capture, self.refusal = None, "no readings arrived from the platform: check it is " \
                                                        "connected and try again"
                 return
