@@ -104,7 +104,7 @@ class Broadcaster:
         self.max_viewers, self.queue_frames = max_viewers, queue_frames
         self.heartbeat_s, self.poll_s, self.clock = heartbeat_s, min(poll_s, heartbeat_s), clock
         self._viewers: set[Viewer] = set()
-        self._changed = threading.Condition()
+        self._changed = threading.Condition(threading.RLock())
         self._next_id = 0
         self._connected = self._device_connected()
         self.sent = 0  # messages encoded, for the benchmark
@@ -123,9 +123,11 @@ class Broadcaster:
         elif kind == "event" and message.get("kind") in EVENT_KINDS:
             self.publish(message["kind"], body)
         elif kind == "hello":
-            self._connected = True
-            self.publish("device", {"connected": True, "restarted": bool(message.get("restarted"))})
-            self.publish("state", self.snapshot())  # the device's state may have changed entirely
+            snapshot = self.snapshot()  # the device's state may have changed entirely
+            with self._changed:
+                self._connected = True
+                self.publish("device", {"connected": True, "restarted": bool(message.get("restarted"))})
+                self.publish("state", snapshot)
 
     def publish(self, event: str, data: Any) -> bytes:
         """Encode once and queue the same bytes for every viewer; returns them."""
@@ -139,13 +141,14 @@ class Broadcaster:
         return chunk
 
     def check_device(self) -> None:
-        """Publish a lost device connection once (the link has no message for it)."""
-        connected = self._device_connected()
-        with self._changed:
-            lost = self._connected and not connected
-            self._connected = connected
-        if lost:
-            self.publish("device", {"connected": False, "restarted": False})
+        """Publish a lost device connection once (the link has no message for it).
+
+        Looked at under the lock that ``hello`` takes too, so a reconnection racing with
+        this check can never be followed by a stale "lost"."""
+        with self._changed:  # a re-entrant lock: publish takes it again
+            if self._connected and not self._device_connected():
+                self._connected = False
+                self.publish("device", {"connected": False, "restarted": False})
 
     def _device_connected(self) -> bool:
         return self.device is not None and self.device.connected.is_set()
