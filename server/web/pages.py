@@ -1,5 +1,52 @@
-"""HTML pages of the tablet app. Owner: frontend helper."""
+"""HTML pages of the tablet app: live session, before a session, history. Owner: frontend helper.
 
-from flask import Blueprint
+The pages are thin shells: everything they show comes from the JSON API and the
+live stream (``/api/state``, ``/api/stream``, ``/api/screen``, ``/api/progress``),
+read by the page's script. The pairing check for pages lives with the auth
+blueprint, which answers an unpaired browser with the pairing instructions.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+from calibration.profiles import REGIONS
 
 bp = Blueprint("pages", __name__)
+
+#: Body regions offered before a session, with everyday names; the IT band is offered so the
+#: page can explain why it is not rolled and point to the muscles that pull on it.
+REGION_LABELS = {"calf": "Calf", "shins": "Shins", "hamstrings": "Hamstrings", "quads": "Quads",
+                 "adductors": "Inner thigh", "glutes": "Glutes", "tfl": "Front of hip (TFL)", "lats": "Lats",
+                 "upper-back": "Upper back", "shoulders": "Shoulders", "chest": "Chest",
+                 "forearms": "Forearms", "feet": "Feet", "it-band": "IT band"}
+
+
+def regions() -> list[tuple[str, str]]:
+    """(key, label) for every region the coach knows, in its own order, then the IT band."""
+    return [(key, REGION_LABELS.get(key, key.replace("-", " ").capitalize())) for key in REGIONS] + [
+        ("it-band", REGION_LABELS["it-band"])]
+
+
+@bp.get("/")
+def live():
+    """The live session: reading, timer, map, chart, warnings, controls."""
+    return render_template("live.html", page="live")
+
+
+@bp.get("/start")
+def start():
+    """Before a session: person, region, tool, injury screen, rating before."""
+    return render_template("start.html", page="start", regions=regions())
+
+
+@bp.get("/history")
+def history():
+    """Per person and knot: ratings and time in band over days, advice, sessions, exports."""
+    return render_template("history.html", page="history")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for this whatever the page's icon link says."""
+    return current_app.send_static_file("icon.svg")
