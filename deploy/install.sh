@@ -193,7 +193,7 @@ step_project() {
   local staged
   staged=$(mktemp -d)
   (cd "$CHECKOUT" && tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
-     --exclude=build "${PROJECT_FILES[@]}") | tar -x -C "$staged"
+     --exclude=build "${PROJECT_FILES[@]}") | tar -x --no-same-owner -C "$staged"
   if [ -d "$(path "$SRC_COPY")" ] && diff -r -q -x __pycache__ -x '*.egg-info' -x build \
        "$staged" "$(path "$SRC_COPY")" >/dev/null 2>&1; then
     echo "unchanged: $SRC_COPY"
@@ -213,7 +213,7 @@ step_project() {
     system python3 -m venv "$VENV"
   fi
   # The pi extra: lgpio for gpiozero (buzzer, LED, buttons), gpiod for Blinka (the HX711 pins).
-  system "$VENV/bin/python" -m pip install --quiet --upgrade "${SRC_COPY}[pi]"
+  system "$VENV/bin/python" -m pip install --quiet --upgrade "${SRC_COPY}[pi]" --root-user-action=ignore
 }
 
 # --- 4. configuration, data, the command ---------------------------------------------------------

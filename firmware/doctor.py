@@ -1,22 +1,18 @@
 """Hardware checks for ``knotcoach doctor``: the HX711 chips, GPIO access, the pin library, the buttons.
 
-Every check returns :class:`Check` lines (OK / WARN / FAIL, a subject, one
-line saying what was found and what to do). Nothing here reads a clock,
-sleeps, opens a pin or looks at a file on its own: the pin opener, the
-nanosecond clock, ``sleep``, the gpiozero pin factory, ``/dev`` and the user
-lookups are arguments, so the tests run this exact code against the emulated
-HX711 (``firmware.hx711_emulator``) and gpiozero's ``MockFactory``.
-
-The chip check resets every chip, waits for its first conversion, tries the
-pins the other way round for a chip that stays silent (DOUT and SCK swapped),
-then reads every chip for a short window: the conversion rate (80/s with the
-RATE pin high, 10/s when it is tied low), the noise in counts and newtons,
-and the frames the driver dropped (a clock-high phase over 50 us, saturated
-or all-ones frames).
+Each check gives :class:`Check` lines (OK / WARN / FAIL, a subject, what was
+found and what to do). The pin opener, the nanosecond clock, ``sleep``, the
+gpiozero pin factory, ``/dev`` and the user lookups are arguments, so tests
+run this exact code against the emulated HX711 and gpiozero's MockFactory.
+The chip check resets every chip, waits for its first conversion, tries a
+silent chip's pins the other way round (DOUT and SCK swapped), then reads all
+chips for a short window: rate (80/s; 10/s with RATE tied low), noise, and
+the frames the driver dropped (clock-high over 50 us, saturated, all ones).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -205,15 +201,11 @@ def check_chips(
         rig.measure([c for c in cells if c.answered and not c.swapped], window_s)
     finally:
         for pin in reversed(opened):
-            try:
+            with contextlib.suppress(Exception):
                 pin.deinit()
-            except Exception:
-                pass
-    out: list[Check] = []
-    for cell in cells:
-        cpn = counts_per_newton[cell.index] if counts_per_newton and cell.index < len(counts_per_newton) else None
-        out.extend(_report_cell(cell, expect_rate_hz, cpn))
-    return out
+    cpn = list(counts_per_newton or [])
+    return [line for cell in cells
+            for line in _report_cell(cell, expect_rate_hz, cpn[cell.index] if cell.index < len(cpn) else None)]
 
 
 def _open_cell(cell: _Cell, pin_opener: Callable[[int], Any], opened: list[Any]) -> None:

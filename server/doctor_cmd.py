@@ -249,11 +249,13 @@ def _unit_check(unit: str, props: dict[str, str]) -> Check:
     return Check(FAIL, unit, f"{UNIT_STOPPED}: sudo systemctl start {unit}")
 
 
-def check_socket(path: Path, *, expected: bool, wait_s: float, env: Surroundings) -> tuple[Check, dict | None]:
+def check_socket(path: Path, *, expected: bool, wait_s: float, env: Surroundings,
+                 give_up: Callable[[], bool] = lambda: False) -> tuple[Check, dict | None]:
     """The device process answers on its socket with a hello; (check, the hello's state or None).
 
     ``expected``: the device unit is installed and enabled, so silence is a failure, not a note.
-    Tries again every SOCKET_RETRY_S until ``wait_s`` has passed (a device process still starting).
+    Tries again every SOCKET_RETRY_S until ``wait_s`` has passed (a device process still starting)
+    or ``give_up()`` says waiting is pointless (its unit has stopped).
     """
     deadline = env.monotonic() + wait_s
     while True:
@@ -267,7 +269,7 @@ def check_socket(path: Path, *, expected: bool, wait_s: float, env: Surroundings
                                                 f"{SERVICE_USER}): run 'sudo knotcoach doctor'"), None
         except (OSError, ValueError) as e:  # ChannelError is a ValueError
             problem = e
-        if env.monotonic() >= deadline:
+        if env.monotonic() >= deadline or give_up():
             break
         env.sleep(SOCKET_RETRY_S)
     status = FAIL if expected else WARN
@@ -309,11 +311,14 @@ def diagnose(data_dir: Path, pins: Sequence[tuple[Any, Any]], *, env: Surroundin
     dir_checks, platform = check_data_dir(data_dir, n_cells=len(pins), env=env)
     checks += dir_checks
     unit_checks, states = check_units(env)
-    checks += unit_checks
     device = states.get(DEVICE_UNIT, {})
     expected = device.get("UnitFileState") in ("enabled", "enabled-runtime")
-    socket_check, state = check_socket(data_dir / SOCKET_NAME, expected=expected, wait_s=wait_s, env=env)
-    checks.append(socket_check)
+    socket_check, state = check_socket(data_dir / SOCKET_NAME, expected=expected, wait_s=wait_s, env=env,
+                                       give_up=lambda: expected and _device_stopped(env))
+    if state is None and wait_s > 0 and states:
+        unit_checks, states = check_units(env)  # the device may have stopped while we waited: say so
+        device = states.get(DEVICE_UNIT, {})
+    checks += [*unit_checks, socket_check]
     try:
         if state is not None or device.get("ActiveState") == "active":
             checks.append(_device_holds_pins(state))
@@ -328,6 +333,15 @@ def diagnose(data_dir: Path, pins: Sequence[tuple[Any, Any]], *, env: Surroundin
     finally:
         if factory is not None:
             factory.close()
+
+
+def _device_stopped(env: Surroundings) -> bool:
+    """Whether the device unit has stopped or failed (waiting for its socket is then pointless)."""
+    try:
+        done = env.runner(["systemctl", "show", DEVICE_UNIT, "--property", "ActiveState"])
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.stdout.strip() in ("ActiveState=failed", "ActiveState=inactive")
 
 
 def _device_holds_pins(state: dict | None) -> Check:

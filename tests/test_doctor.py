@@ -469,6 +469,30 @@ def test_socket_waits_for_a_device_that_is_still_starting(tmp_path, device):
     assert check.status == OK and 2.0 <= clock.monotonic() < 3.0
 
 
+def test_waiting_stops_when_the_device_unit_fails_and_its_line_says_so(tmp_path, factory):
+    class Failing(FakeSystemctl):
+        """The device unit is active at first, then exits with status 2 (no boards)."""
+
+        def __call__(self, argv):
+            if len(self.calls) >= 3:
+                self.per_unit["device"] = show(active="failed", status="2")
+            if argv[-1] == "ActiveState":
+                self.calls.append(list(argv))
+                state = self.per_unit["device"].split("ActiveState=")[1].split()[0]
+                return subprocess.CompletedProcess(argv, 0, f"ActiveState={state}\n", "")
+            return super().__call__(argv)
+    clock, board = FakeClock(), Board()
+    env = surroundings(board=board, factory=factory, runner=Failing(device=show(), web=show()), tmp_path=tmp_path)
+    # The socket's waiting on its own clock; the chips (probed once the unit has stopped) on theirs.
+    env.monotonic = clock.monotonic
+    env.sleep = lambda s: clock.sleep(s) if s == doctor_cmd.SOCKET_RETRY_S else board.clock.sleep(s)
+    checks = by_subject(doctor_cmd.diagnose(tmp_path, DEFAULT_PINS, env=env, wait_s=30))
+    assert clock.monotonic() < 2.0  # gave up once the unit had failed, not after 30 s
+    assert checks["knotcoach-device.service"].status == FAIL
+    assert "exit status 2" in checks["knotcoach-device.service"].text
+    assert checks["device socket"].status == FAIL
+
+
 def test_socket_the_user_may_not_open(tmp_path, monkeypatch):
     def denied(path, timeout_s=2.0):
         raise PermissionError(13, "Permission denied")
