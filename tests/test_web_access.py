@@ -204,7 +204,7 @@ def test_an_unknown_host_is_looked_up_again_at_most_every_ten_seconds():
     from server.web.auth import HOSTS_REFRESH_S, _HostNames
 
     class Names(_HostNames):
-        answer = {"localhost"}
+        answer = frozenset({"localhost"})
         lookups = 0
 
         def _lookup(self):
@@ -213,8 +213,36 @@ def test_an_unknown_host_is_looked_up_again_at_most_every_ten_seconds():
 
     now = [0.0]
     names = Names((), clock=lambda: now[0])
-    Names.answer = {"localhost", "192.168.1.50"}  # the machine got a new address from DHCP
+    Names.answer = frozenset({"localhost", "192.168.1.50"})  # the machine got a new address from DHCP
     assert not names.allowed("192.168.1.50:8080") and Names.lookups == 1
     now[0] += HOSTS_REFRESH_S
     assert names.allowed("192.168.1.50:8080") and Names.lookups == 2
     assert not names.allowed("evil.example") and Names.lookups == 2  # not again within 10 s
+
+
+def test_allowed_hosts_may_be_one_comma_separated_string(tmp_path):
+    app = create_app({"DATA_DIR": tmp_path, "ALLOWED_HOSTS": "a.home, b.home"})
+    client = app.test_client()
+    assert client.get("/api/state", headers={"Host": "b.home"}).status_code == 401
+    assert client.get("/api/state", headers={"Host": "h"}).status_code == 400  # not the letters of the string
+
+
+def test_a_data_directory_that_cannot_be_written_is_a_503_not_a_500(web_app, tmp_path, monkeypatch):
+    from server.web import pairing
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "data" / "web-pairing.json"))
+    monkeypatch.setattr(pairing, "write_text_atomic", refuse)
+    r = web_app.test_client().get(f"/pair/{_token_unwritten(web_app, tmp_path)}")
+    assert r.status_code == 503 and "Permission denied" in r.json["error"] and "web-pairing.json" in r.json["error"]
+
+
+def _token_unwritten(app, tmp_path):
+    """A token put in the pairing file directly (the store's own writer is refused in this test)."""
+    import hashlib
+    import json
+    path = tmp_path / "data" / "web-pairing.json"
+    token = "t" * 32
+    path.write_text(json.dumps({"format": "knotcoach-pairing", "version": 1, "devices": [],
+                                "tokens": [{"sha256": hashlib.sha256(token.encode()).hexdigest(),
+                                            "expires_s": 4e9}]}))
+    return token

@@ -129,6 +129,8 @@ class _HostNames:
     """The names and addresses this machine answers to, looked up again when a Host is unknown."""
 
     def __init__(self, extra, clock=time.monotonic) -> None:
+        if isinstance(extra, str):  # "a.local, b.home" from a command line or environment
+            extra = extra.replace(",", " ").split()
         self.extra = {_normal(h) for h in extra}
         self.clock = clock
         self._lock = threading.Lock()

@@ -1,8 +1,9 @@
 """Every error is JSON ``{"error": "one line"}`` with its status: never an HTML page or a traceback.
 
 ``register(app)`` installs a handler for every HTTP error (404, 405, 413, ...),
-one for stored files that cannot be used (503: the data directory needs a
-person's attention, not a retry of the request), and a last-resort handler
+one for stored files that cannot be used and one for a data directory that
+cannot be read or written (503: it needs a person's attention, not a retry
+of the request), and a last-resort handler
 that logs the traceback and answers a plain JSON 500. The fuzz tests show
 the last one is not reachable from outside.
 """
@@ -53,6 +54,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(ApiError, lambda e: error_response(e.status, e.message, **e.extra))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreError, _store_error)
+    app.register_error_handler(OSError, _os_error)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -69,6 +71,12 @@ def _http_error(e: HTTPException):
 def _store_error(e: StoreError):
     current_app.logger.warning("stored data cannot be used: %s", e)
     return error_response(503, f"stored data cannot be used: {e}")
+
+
+def _os_error(e: OSError):
+    current_app.logger.warning("data directory: %s", e)
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    return error_response(503, f"the coach cannot read or write its data{where}: {e.strerror or e}")
 
 
 def _unexpected(e: Exception):
