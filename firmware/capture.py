@@ -68,9 +68,12 @@ class Capture:
         t = block.t_s
         if self.t_start_s is None:
             self._begin(float(t[0]) - 2 * self._half_period_s)
-        self.t_last_s = float(t[-1])
-        first = int(np.searchsorted(t, self.t_keep_s, side="right"))
-        last = int(np.searchsorted(t, self.t_end_s, side="right"))
+        t_first_s, self.t_last_s = float(t[0]), float(t[-1])
+        if t_first_s > self.t_keep_s and self.t_last_s <= self.t_end_s:  # most blocks: all inside
+            first, last = 0, len(t)
+        else:
+            first = int(np.searchsorted(t, self.t_keep_s, side="right"))
+            last = int(np.searchsorted(t, self.t_end_s, side="right"))
         if last > first:
             self._kept.append(block.raw[first:last])
             self.n_rows += last - first
