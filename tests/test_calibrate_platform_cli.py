@@ -66,8 +66,8 @@ def use_sim(monkeypatch, cls=SimulatedPlatform, **kw):
     """Make ``--source sim`` open ``cls`` with these options (faults, a weak cell, ...)."""
     made = []
 
-    def open_sim(seed, clock):
-        made.append(cls(clock=clock, seed=seed, **kw))
+    def open_sim(seed, clock, paced=False):
+        made.append(cls(clock=clock, seed=seed, paced=paced, **kw))
         return made[0]
     monkeypatch.setattr(factory, "_simulated", open_sim)
     return made
