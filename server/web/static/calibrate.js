@@ -143,8 +143,10 @@
       if (!person) { setText("setup-error", "Type the name of who is calibrating."); return; }
       if (!s.region) { setText("setup-error", "Choose a body region."); return; }
       const bodyKg = Number($("body-kg").value);
+      const rampS = Number($("ramp-s").value);
       try {
-        const st = await api("POST", "/api/calibrate/person/begin", { person, region: s.region, body_kg: bodyKg });
+        const st = await api("POST", "/api/calibrate/person/begin",
+                             { person, region: s.region, body_kg: bodyKg, ramp_s: rampS });
         s.finishing = false;
         $("marks").textContent = "";
         setText("press-error", "");
