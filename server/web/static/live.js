@@ -9,6 +9,9 @@
   const TRAIL_S = 1.5;       // the map's trail behind the current position
   const DEFAULT_ZONE_MM = 50.8;
   const HINTS = new Set(["below_band"]);   // shown, but no full-screen flash
+  // the most urgent first: it names the strip's colour and leads its text
+  const URGENCY = ["sensor_fault", "on_knot", "over_band", "time_cap", "lingering", "fast_stroke", "below_band"];
+  const byUrgency = (a, b) => (URGENCY.indexOf(a) + 1 || 99) - (URGENCY.indexOf(b) + 1 || 99);
 
   const live = {
     state: null,   // the last /api/state-like body (source, platform, ...)
@@ -91,16 +94,19 @@
 
   function renderWarnings() {
     const el = $("warning");
-    const names = [...live.active];
+    const names = [...live.active].sort(byUrgency);
     const alarms = names.filter((n) => !HINTS.has(n));
     const shown = alarms.length ? alarms : names;
-    const wasHidden = el.hidden;
+    const key = shown.join(",");
     el.hidden = shown.length === 0;
-    if (wasHidden !== el.hidden) fitLive();
     el.dataset.warning = shown[0] || "";
     setText("warning", shown.map((n) => words.warnings[n] || n).join(" · "));
     document.body.classList.toggle("alarm", alarms.length > 0);
     document.body.dataset.alarm = alarms[0] || "";
+    if (key !== live.stripKey) {   // the strip came, went or changed (its height may have too)
+      live.stripKey = key;
+      fitLive();
+    }
   }
 
   // ------------------------------------------------------------ reading
@@ -347,6 +353,7 @@
     if (!frame) return;
     const coach = frame.coach || null;
     const step = coach ? coach.step : "screen";
+    if (typeof frame.t_s === "number") document.body.dataset.t = frame.t_s.toFixed(2);  // the device's clock
     if (document.body.dataset.step !== step) {
       document.body.dataset.step = step;
       if (step === "rerate" || step === "done") window.scrollTo(0, 0);

@@ -1,0 +1,77 @@
+"""Pairing a tablet, and the pages on a tablet in both orientations and on a phone."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, open_tab, pair
+
+
+def test_unpaired_tablet_is_told_how_to_pair_then_sees_live_data(browser, product, shoot):
+    context, tab = open_tab(browser)
+    try:
+        tab.goto(product.base_url + "/")
+        expect(tab.get_by_role("heading", name="Pair this tablet with Knot Coach")).to_be_visible()
+        expect(tab.locator("#reading")).to_have_count(0)  # the live page is not shown
+        shoot(tab, "pairing-instructions")
+        assert tab.request.get(product.base_url + "/api/state").status == 401
+
+        link = product.pair_link()
+        tab.goto(link)
+        expect(tab).to_have_url(product.base_url + "/")
+        # frames arrive from the simulated platform: the force line and the reading fill in
+        expect(tab.locator("#force")).to_have_text(re.compile(r"^\d+ N on the platform$"))
+        expect(tab.locator("#reading-int")).to_have_text(re.compile(r"^\d+$"))
+        expect(tab.locator("#step-name")).to_have_text("No session")
+        expect(tab.locator("#sim")).to_be_visible()
+        expect(tab.locator("#chart canvas")).to_have_count(1)
+        expect(tab.locator("#link-banner")).to_be_hidden()
+        assert tab.errors == []
+
+        # the link was used up: another browser opening it is refused and stays unpaired
+        other, other_tab = open_tab(browser)
+        other_tab.goto(link)
+        expect(other_tab.get_by_role("alert")).to_contain_text("used already")
+        other.close()
+    finally:
+        context.close()
+
+
+def no_sideways_scroll(tab) -> bool:
+    return tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_tablet_landscape_fits_the_reading_timer_and_buttons_on_one_screen(page, shoot):
+    expect(page.locator("#force")).to_have_text(re.compile(r"N on the platform"))
+    height = page.viewport_size["height"]
+    for selector in ("#reading", "#step-name", "#map", "#chart canvas", "#btn-start"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, f"{selector} below the fold: {box}"
+    reading_px = page.locator("#reading").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    assert reading_px >= 150, reading_px  # about 2.5 cm high on a 10-inch tablet: readable from 2 m
+    assert no_sideways_scroll(page)
+    shoot(page, "live-tablet-landscape")
+
+
+def test_tablet_portrait_and_phone_layouts(browser, product, shoot):
+    for name, viewport in (("tablet-portrait", {"width": 800, "height": 1280}), ("phone", PHONE)):
+        context, tab = open_tab(browser, viewport)
+        try:
+            pair(tab, product)
+            expect(tab.locator("#force")).to_have_text(re.compile(r"N on the platform"))
+            assert no_sideways_scroll(tab), name
+            reading = tab.locator("#reading").bounding_box()
+            start = tab.locator("#btn-start").bounding_box()
+            assert reading["y"] + reading["height"] <= viewport["height"], name
+            assert start["height"] >= 56 and start["width"] >= 150, (name, start)  # a big tap target
+            shoot(tab, f"live-{name}")
+            for path in ("/start", "/history"):
+                tab.goto(product.base_url + path)
+                expect(tab.locator(".disclaimer")).to_be_visible()
+                assert no_sideways_scroll(tab), (name, path)
+                shoot(tab, f"{path.strip('/')}-{name}", full_page=True)
+            assert tab.errors == []
+        finally:
+            context.close()
