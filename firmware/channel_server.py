@@ -39,7 +39,7 @@ class ChannelServer:
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
         if self.path.exists() or self.path.is_symlink():
-            if _answers(self.path):
+            if answers(self.path):
                 raise OSError(f"another device process is already serving {self.path}")
             self.path.unlink()  # a socket left by a device process that died
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -161,7 +161,7 @@ class ChannelServer:
             sock.close()
 
 
-def _answers(path: Path) -> bool:
+def answers(path: str | os.PathLike) -> bool:
     """Whether a live server accepts connections on ``path``."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

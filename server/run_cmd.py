@@ -59,6 +59,8 @@ def _check_source(args) -> str:
 
 
 def run(args) -> int:
+    from firmware.channel_server import answers
+    from firmware.device_main import SOCKET_NAME
     from server.runner import Runtime, StopSignal, WebOptions, supervise
     from server.supervisor import DeviceProcess
 
@@ -79,6 +81,11 @@ def run(args) -> int:
     _prepare(data)
     web = None if args.no_web else WebOptions(args.host, args.port)
     device = DeviceProcess(device_argv(args, data, band), say=_say)
+    if answers(data / SOCKET_NAME):
+        # This process was restarted while its device process kept coaching (or a systemd
+        # unit runs one): follow that one rather than fight it for the boards.
+        _say("a device process is already coaching here; following it (it goes on after this stops)")
+        device = AlreadyRunning()
     runtime = Runtime(data, out=sys.stdout, say=_say, web=web, source_kind=kind)
     with StopSignal() as stop:
         device.start()
@@ -92,6 +99,21 @@ def run(args) -> int:
             runtime.stop()
     _say("stopped")
     return code
+
+
+class AlreadyRunning:
+    """Stands for a device process this run did not start: never stopped or restarted from here."""
+
+    state, exit_code = "running", None
+
+    def start(self) -> "AlreadyRunning":
+        return self
+
+    def check(self) -> str:
+        return self.state
+
+    def stop(self) -> None:
+        return None
 
 
 def serve(args) -> int:

@@ -67,7 +67,9 @@ def running(tmp_path):
     follower.link.close()
     if proc.poll() is None:
         proc.kill()
-        proc.communicate()
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def step_is(name):
@@ -111,3 +113,51 @@ def test_a_whole_session_through_knotcoach_run_lands_in_the_database(running, tm
     assert session.time_in_band_s == pytest.approx(summary["time_in_band_s"], abs=1.0)
     assert 60 + 3 * (5 + 12) <= session.elapsed_s <= summary["running_s"] + 1.0
     assert session.started_at < session.ended_at
+
+
+def device_pid(path):
+    """The pid of the process serving the device socket (the kernel's peer credentials)."""
+    import socket
+    import struct
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))
+        pid, _, _ = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid
+
+
+def test_coaching_goes_on_while_the_web_process_is_killed_and_a_new_run_follows_it(running, tmp_path):
+    import os
+    proc, me = running
+    me.wait("the person on the roller", lambda f: f["t_s"] is not None and f["t_s"] > 3.0)
+    me.command("start", person="Bo", region="quads", tool="roller", pain_before=6, signs=[])
+    me.after(1.0)
+    me.command("mark_knot")
+    me.command("next")
+    device = device_pid(tmp_path / "device.sock")
+    assert device != proc.pid
+    try:
+        proc.kill()                                   # the web process dies mid-session
+        proc.wait()
+        me.after(5.0)                                 # the device coaches on: frames, the around timer
+        assert me.frames[-1]["coach"]["step"] == "around"
+
+        again = subprocess.Popen([sys.executable, "-m", "server.cli", "run", "--source", "sim", "--no-web",
+                                  "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        me.wait("the offer to go on", lambda f: f["coach"]["can_next"] and f["coach"]["step"] == "around")
+        me.command("next")
+        me.wait("the re-rating", step_is("rerate"))
+        me.command("rate", pain_after=2)
+        me.wait("the end", step_is("done"))
+        me.after(1.5)
+        again.send_signal(signal.SIGTERM)
+        out, err = again.communicate(timeout=30)
+        assert again.returncode == 0 and "already coaching here; following it" in err
+        assert device_pid(tmp_path / "device.sock") == device   # not stopped: this run did not start it
+    finally:
+        os.kill(device, signal.SIGTERM)
+
+    with open_store(sessions_path(tmp_path)) as store:
+        (session,) = store.sessions()                 # the same row, resumed, not a second one
+    assert (session.person, session.outcome, session.pain_before, session.pain_after, session.cycles_done) == \
+        ("bo", "done", 6, 2, 3)
