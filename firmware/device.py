@@ -257,6 +257,8 @@ def _run_command(loop: DeviceLoop, name, t_s: float, args: dict) -> dict[str, An
     if name == "mark_or_next":  # the device button: mark while finding, else go on
         name = "mark_knot" if coach.step == "find" and coach.knot is None else "next"
     if name == "start":
+        if coach.step == "done":  # the last session is over and reported: a fresh coach for the next
+            coach = loop.coach = Coach(coach.settings)
         signs = args.get("signs") or ()
         if not isinstance(signs, (list, tuple)) or not all(isinstance(x, str) for x in signs):
             raise ValueError("signs is a list of words such as 'swelling'")

@@ -102,6 +102,13 @@ def test_a_whole_session_is_coached_hands_free(rig):
     cues_sent = [m["cue"] for m in messages if m["type"] == "event" and m["kind"] == "cue"]
     assert cues_sent.count("contract") == 3
 
+    # The next session on the same device starts afresh (the finished one was reported).
+    settings = loop.coach.settings
+    assert loop.coach.step == "done"
+    assert loop.command("start", person="bo", region="quads", tool="roller", pain_before=5)["ok"]
+    assert loop.coach.step == "find" and loop.coach.session.person == "bo" and loop.coach.settings is settings
+    assert loop.coach.knot is None and loop.coach.snapshot().cycles_done == 0
+
 
 def test_commands_in_the_wrong_state_are_refused_with_a_reason(rig):
     clock, source, loop, factory, listener = rig
