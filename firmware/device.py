@@ -90,7 +90,9 @@ class DeviceLoop:
     def state(self) -> dict[str, Any]:
         """The full picture: the latest measurement, the coach and the cues."""
         cue = self.cues.player.update(self.latest["t_s"] or 0.0).to_dict() if self.cues else None
-        return {**self.latest, "coach": _plain(self.coach.snapshot().to_dict()), "cue": cue}
+        hardware = self.cues is not None and getattr(self.cues, "reason", None) is None
+        return {**self.latest, "coach": _plain(self.coach.snapshot().to_dict()), "cue": cue,
+                "cues": {"hardware": hardware}}  # False: no buzzer here, the tablet sounds the cues
 
     def use_profile(self, person, region) -> list[float] | None:
         """Coach on this person's own scale for the region, if they have one stored."""

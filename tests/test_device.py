@@ -99,6 +99,7 @@ def test_a_whole_session_is_coached_hands_free(rig):
     span = frames[-1]["t_s"] - frames[0]["t_s"]
     assert 22 <= len(frames) / span <= 27          # ~25 frames a second of sample time
     assert {"force_n", "rating", "x_mm", "coach", "cue", "warnings"} <= set(frames[-1])
+    assert frames[-1]["cues"] == {"hardware": True}    # mock pins drive the buzzer: the tablet need not
     cues_sent = [m["cue"] for m in messages if m["type"] == "event" and m["kind"] == "cue"]
     assert cues_sent.count("contract") == 3
 
@@ -175,3 +176,14 @@ def test_a_second_device_process_does_not_take_over_the_socket(tmp_path):
         with pytest.raises(OSError, match="already serving"):
             ChannelServer(tmp_path / "device.sock", hello=lambda: {})
         assert (tmp_path / "device.sock").is_socket()
+
+
+def test_without_gpio_the_state_says_the_tablet_must_sound_the_cues():
+    from firmware.cues.devices import NoGpioOutput
+    from firmware.cues.player import CuePlayer
+    from firmware.sources.simulated import SimulatedPlatform
+    source = SimulatedPlatform(clock=lambda: 0.0, seed=1)
+    assert DeviceLoop(source, WatchSettings(185.0, 330.0), announce=lambda m: None).state()["cues"] == \
+        {"hardware": False}
+    mirrored = DeviceLoop(source, WatchSettings(185.0, 330.0), cues=NoGpioOutput(CuePlayer()), announce=lambda m: None)
+    assert mirrored.state()["cues"] == {"hardware": False} and mirrored.state()["cue"] is not None
