@@ -53,7 +53,7 @@ class Stack:
         if seconds is not None:
             device += ["--seconds", str(seconds)]
         web = [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(data), "--host", "127.0.0.1",
-               "--port", str(self.port), "--source-kind", "simulated"]
+               "--port", str(self.port)]
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.device = subprocess.Popen(device, **quiet)
         self.web = subprocess.Popen(web, **quiet)

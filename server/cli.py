@@ -120,8 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
                            "started separately (e.g. by knotcoach-device.service).")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: the LAN)")
     serve.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
-    serve.add_argument("--source-kind", choices=("hx711", "simulated", "replay"), default="hx711",
-                       help="what the device process reads (shows the simulator panel for simulated)")
     _data_dir_option(serve)
 
     rec = sub.add_parser("record", help="write what the platform measures to a v1 recording",

@@ -39,7 +39,7 @@ def _check_source(args) -> str:
     from firmware.recording import RecordingError, read_recording
     from firmware.sources.factory import SourceSpecError, parse_pins
     kind, _, arg = args.source.partition(":")
-    kinds = {"auto": "auto", "hx711": "hx711", "sim": "simulated", "simulated": "simulated", "replay": "replay"}
+    kinds = {"auto": "hx711", "hx711": "hx711", "sim": "simulated", "simulated": "simulated", "replay": "replay"}
     if kind not in kinds:
         raise InputError(f"unknown source {args.source!r}: use auto, hx711, sim or replay:FILE")
     if kind == "replay":
@@ -121,7 +121,7 @@ def serve(args) -> int:
 
     data = data_dir(args)
     _prepare(data)
-    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port), source_kind=args.source_kind)
+    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port), source_kind="hx711")  # until the device says
     with StopSignal() as stop:
         try:
             runtime.start()

@@ -50,6 +50,14 @@ def test_state_without_a_device_or_before_its_first_frame(tmp_path):
     assert r.status_code == 503 and "not running" in r.json["error"]
 
 
+def test_the_source_is_as_the_device_says_when_it_says(tmp_path):
+    device = FakeDevice(state={"t_s": 1.0, "source": {"kind": "simulated", "seed": 1}})
+    client = pair(create_app({"DATA_DIR": tmp_path, "DEVICE": device, "SOURCE_KIND": "hx711"}))
+    assert client.get("/api/state").json["source"] == "simulated"   # auto fell back to the simulator
+    device.state["source"] = {"kind": "bogus"}
+    assert client.get("/api/state").json["source"] == "hx711"
+
+
 @pytest.mark.parametrize("name, body", [
     ("mark_knot", {}), ("next", {}), ("pause", {}), ("resume", {}), ("stop", {}), ("rate", {"pain_after": 3}),
     ("steer", {"command": "press_harder", "kwargs": {"by_n": 20}}),

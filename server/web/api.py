@@ -86,6 +86,9 @@ def stream():
 def state_body(device, source_kind: str, data_dir) -> dict[str, Any]:
     """What /api/state answers and every stream starts with (works outside a request)."""
     latest = {k: v for k, v in (getattr(device, "state", None) or {}).items() if k not in ("type", "v")}
+    said = latest.get("source")
+    if isinstance(said, dict) and said.get("kind") in ("simulated", "hx711", "replay"):
+        source_kind = said["kind"]  # the device knows best (auto may have fallen back to the simulator)
     platform = platform_geometry(latest.pop("platform", None), data_dir)
     cues = latest.pop("cues", None)
     connected = device is not None and device.connected.is_set()
