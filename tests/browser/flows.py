@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import Page, expect
 
 NOBODY = "Nobody on the roller"
@@ -64,6 +62,15 @@ def mark_knot_and_go_around(page: Page) -> None:
     expect(page.locator("#step-name")).to_contain_text("Roll around")
 
 
+def mark_on_the_knot(page: Page) -> None:
+    """Rest on the simulated knot, mark it there, roll off again: the same mark every session."""
+    steer(page, "move_onto_knot")
+    let_simulated_time_pass(page, 2.0)  # arrived and settled (the move takes under a second)
+    page.click("#btn-mark")
+    expect(page.locator("#countdown-label")).to_have_text("Knot marked")
+    steer(page, "move_off_knot")
+
+
 def steer(page: Page, command: str) -> None:
     page.click(f'#sim [data-steer="{command}"]')
 
@@ -84,11 +91,21 @@ def stop_if_running(page: Page) -> None:
         expect(page.locator("#summary")).to_be_visible()
 
 
-def text_pattern(*words: str) -> re.Pattern:
-    return re.compile(".*".join(re.escape(w) for w in words), re.I | re.S)
-
-
 def let_simulated_time_pass(page: Page, seconds: float) -> None:
     """Wait until the device's clock (the latest frame's t_s) has moved on by ``seconds``."""
     t0 = float(page.locator("body").get_attribute("data-t"))
     page.wait_for_function("([t0, s]) => Number(document.body.dataset.t) >= t0 + s", arg=[t0, seconds])
+
+
+def watch_attribute(page: Page, selector: str, attribute: str) -> None:
+    """Record in the page every value ``attribute`` of ``selector`` takes from now on."""
+    page.evaluate("""([sel, attr]) => {
+      const el = document.querySelector(sel);
+      window.seenValues = window.seenValues || {};
+      const seen = window.seenValues[sel + "@" + attr] = [];
+      new MutationObserver(() => seen.push(el.getAttribute(attr))).observe(el, { attributes: true, attributeFilter: [attr] });
+    }""", [selector, attribute])
+
+
+def seen_values(page: Page, selector: str, attribute: str) -> list:
+    return page.evaluate("key => (window.seenValues || {})[key] || []", f"{selector}@{attribute}")

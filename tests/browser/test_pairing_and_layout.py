@@ -75,3 +75,33 @@ def test_tablet_portrait_and_phone_layouts(browser, product, shoot):
             assert tab.errors == []
         finally:
             context.close()
+
+
+def test_start_page_redirects_the_it_band_and_stops_on_an_injury_sign(page, product, shoot):
+    page.goto(product.base_url + "/start")
+    page.fill("#new-person", "Dee")
+    page.click('[data-region="it-band"]')
+    expect(page.locator("#it-band")).to_be_visible()
+    expect(page.locator("#it-band-text")).to_contain_text("glutes")
+    expect(page.locator("#tool-section")).to_be_hidden()
+    page.click('#pain [data-pain="6"]')
+    expect(page.locator("#btn-begin")).to_be_disabled()
+    expect(page.locator("#missing")).to_contain_text("other than the IT band")
+    shoot(page, "start-it-band", full_page=True)
+
+    page.click('#it-band-targets [data-redirect="glutes"]')
+    expect(page.locator('#regions [data-region="glutes"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#it-band")).to_be_hidden()
+    expect(page.locator('#tools [aria-pressed="true"]')).to_have_text("Lacrosse ball (suggested)")
+    expect(page.locator("#btn-begin")).to_be_enabled()
+
+    page.check('#signs input[value="swelling"]')
+    expect(page.locator("#signs-note")).to_be_visible()
+    page.click("#btn-begin")
+    decision = page.locator("#decision")
+    expect(decision).to_contain_text("No session today")
+    expect(decision).to_contain_text("swelling")  # the device's own reason
+    expect(page).to_have_url(product.base_url + "/start")
+    shoot(page, "start-injury-stop", full_page=True)
+    page.goto(product.base_url + "/")
+    expect(page.locator("#step-name")).to_have_text("No session")

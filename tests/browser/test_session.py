@@ -7,12 +7,12 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.flows import (
-    let_simulated_time_pass,
     choose_on_start_page,
+    let_simulated_time_pass,
     mark_knot_and_go_around,
+    mark_on_the_knot,
     reach_live_page,
     start_session,
-    steer,
     stop_if_running,
     take_control_of_simulator,
     wait_for_text,
@@ -79,46 +79,63 @@ def test_whole_session_from_start_page_to_summary(page, product, shoot):
     expect(page.locator("#summary-title")).to_have_text("Session finished")
     expect(page.locator("#sum-pain")).to_have_text("7 → 3")
     expect(page.locator("#sum-cycles")).to_have_text(re.compile(r"^2\b"))
-    expect(page.locator("#btn-start")).to_have_text("New session")
+    expect(page.locator("#btn-new")).to_be_visible()
+    # the coach's cues reached the page and were played (sound is on by default)
+    played = page.evaluate("Object.keys(KC.sound.lastPlayed)")
+    for cue in ("contract", "relax", "step_done", "session_done"):
+        assert cue in played, (cue, played)
     shoot(page, "live-summary")
 
 
 def test_history_after_two_sessions(page, product, shoot):
-    # first session: a short one, stopped while rolling around
+    # first session: marked on the knot, then stopped while rolling around it
     stop_if_running(page)
     start_session(page, product.base_url, "Ben", "quads", 6)
-    mark_knot_and_go_around(page)
+    mark_on_the_knot(page)
+    page.click("#btn-next")
+    expect(page.locator("#step-name")).to_contain_text("Roll around")
     page.click("#btn-stop")
     expect(page.locator("#summary-title")).to_have_text("Session stopped early")
 
-    # second session on the same muscle the same day: the once-a-day advice, then "start anyway"
+    # second session on the same knot the same day: the once-a-day advice, then "start anyway"
     choose_on_start_page(page, product.base_url, "Ben", "quads", 5)
     page.click("#btn-begin")
     expect(page.locator("#advice")).to_be_visible()
     expect(page.locator("#advice-list")).to_contain_text("Once a day is enough")
     expect(page.locator("#advice-list [data-kind='second_today']")).to_have_count(1)
+    expect(page.locator("#btn-begin")).to_be_hidden()  # going on is a deliberate second choice
     shoot(page, "start-once-a-day", full_page=True)
     page.click("#btn-anyway")
     reach_live_page(page, product.base_url)
     expect(page.locator("#step-name")).to_contain_text("Find the knot")
     take_control_of_simulator(page)
-    mark_knot_and_go_around(page)
-    steer(page, "lift_off")
-    page.click("#btn-stop")
-    expect(page.locator("#summary")).to_be_visible()
+    mark_on_the_knot(page)
+    page.click("#btn-next")
+    expect(page.locator("#btn-next")).to_be_enabled(timeout=30_000)
+    page.click("#btn-next")
+    expect(page.locator("#rerate")).to_be_visible(timeout=30_000)
+    page.click('#rerate [data-pain-after="2"]')
+    expect(page.locator("#sum-pain")).to_have_text("5 → 2")
 
     page.goto(product.base_url + "/history?person=ben")
     rows = page.locator("#sessions tr")
     expect(rows).to_have_count(2)
-    expect(rows.first).to_contain_text("5 →")
-    expect(rows.nth(1)).to_contain_text("6 →")
-    card = page.locator(".knot-card").first
+    expect(rows.first).to_contain_text("5 → 2")   # newest first
+    expect(rows.nth(1)).to_contain_text("6 → –")
+    expect(rows.nth(1)).to_contain_text("stopped early")
+    cards = page.locator(".knot-card")
+    expect(cards).to_have_count(1)  # both sessions on one knot
+    card = cards.first
     expect(card.locator(".knot-name")).to_contain_text("Quads")
+    expect(card.locator(".knot-meta")).to_contain_text("2 sessions")
+    expect(card.locator(".knot-today")).to_contain_text("Worked 2 times today")
     expect(card.locator(".knot-today")).to_contain_text("Once a day is enough")
-    expect(card.locator(".chart-pain canvas")).to_have_count(1)
-    expect(card.locator(".chart-band canvas")).to_have_count(1)
+    for chart in (".chart-pain", ".chart-band"):
+        expect(card.locator(f"{chart} canvas")).to_have_count(1)
+    # the day's point: tender 6 before the first session, 2 after the last
+    expect(card.locator(".chart-pain")).to_have_attribute("aria-label", re.compile(r"6 to 2$"))
     expect(page.locator("#export-csv")).to_have_attribute("href", "/api/sessions.csv")
     expect(page.locator("#export-json")).to_have_attribute("href", "/api/sessions.json")
     csv = page.request.get(product.base_url + "/api/sessions.csv")
-    assert csv.ok and csv.text().count("\n") >= 3  # a header and both sessions (and Ana's)
+    assert csv.ok and csv.text().count("\n") >= 3  # a header and Ben's two sessions (and Ana's)
     shoot(page, "history", full_page=True)

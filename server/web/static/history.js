@@ -113,6 +113,7 @@
     const box = $("knots");
     box.replaceChildren();
     const today = (progress.now || "").slice(0, 10);
+    const drawn = [];
     for (const knot of progress.knots || []) {
       const card = $("knot-template").content.firstElementChild.cloneNode(true);
       box.appendChild(card);
@@ -129,10 +130,12 @@
           "Once a day is enough for a knot that is still tender: more irritates it. Next session tomorrow.";
         todayNote.hidden = false;
       }
-      drawCharts(card, days);
+      drawn.push([card, days]);
       card.querySelector(".knot-advice").replaceChildren(...(knot.advice || [])
         .filter((a) => a.kind === "recurring").map(adviceItem));
     }
+    // charts once every card is in place: a card's width depends on how many share its row
+    for (const [card, days] of drawn) drawCharts(card, days);
   }
 
   function knotName(knot) {
@@ -178,15 +181,22 @@
     band.setAttribute("aria-label", "Seconds in the band, by day: " +
       days.map((d) => `${d.day} ${Math.round(d.time_in_band_s)}`).join("; "));
     const dot = (color) => ({ size: 14, fill: color, stroke: color });
-    new window.uPlot(chartOptions(pain, xs, [
+    fitWidth(pain, new window.uPlot(chartOptions(pain, xs, [
       { stroke: "#ff9f0a", width: 4, points: dot("#ff9f0a") },
       { stroke: "#30d158", width: 4, points: dot("#30d158") },
-    ], [0, 10]), [xs, days.map((d) => d.pain_before), days.map((d) => d.pain_after)], pain);
+    ], [0, 10]), [xs, days.map((d) => d.pain_before), days.map((d) => d.pain_after)], pain));
     const top = Math.max(60, ...days.map((d) => d.time_in_band_s)) * 1.15;
     const bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.6, 48] }) : undefined;
-    new window.uPlot(chartOptions(band, xs, [
+    fitWidth(band, new window.uPlot(chartOptions(band, xs, [
       { stroke: "#30d158", fill: "rgba(48,209,88,0.45)", width: 2, paths: bars, points: { show: !bars } },
-    ], [0, top]), [xs, days.map((d) => d.time_in_band_s)], band);
+    ], [0, top]), [xs, days.map((d) => d.time_in_band_s)], band));
+  }
+
+  /** Keep a chart as wide as its box (a turned tablet, a resized window). */
+  function fitWidth(el, chart) {
+    new ResizeObserver(() => {
+      if (el.clientWidth && el.clientWidth !== chart.width) chart.setSize({ width: el.clientWidth, height: chart.height });
+    }).observe(el);
   }
 
   // ------------------------------------------------------------- sessions

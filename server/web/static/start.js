@@ -161,6 +161,7 @@
 
   function clearOutcome() {
     $("advice").hidden = true;
+    $("btn-begin").hidden = false;
     $("decision").hidden = true;
     setText("form-error", "");
   }
@@ -212,6 +213,7 @@
       return p;
     }));
     $("advice").hidden = false;
+    $("btn-begin").hidden = true;   // going on anyway is a choice of its own, next to the advice
   }
 
   $("start-form").addEventListener("submit", (e) => { e.preventDefault(); begin(false); });
