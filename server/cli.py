@@ -48,8 +48,8 @@ def port_number(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"port must be a whole number, not {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, not {text}")
+    if not 0 <= value <= 65535:  # 0: any free port (the pairing link tells which)
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {text}")
     return value
 
 

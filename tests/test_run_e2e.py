@@ -9,6 +9,7 @@ tablet do. Waiting here is on the device's own frames, with a deadline.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -161,3 +162,38 @@ def test_coaching_goes_on_while_the_web_process_is_killed_and_a_new_run_follows_
         (session,) = store.sessions()                 # the same row, resumed, not a second one
     assert (session.person, session.outcome, session.pain_before, session.pain_after, session.cycles_done) == \
         ("bo", "done", 6, 2, 3)
+
+
+def test_run_serves_the_tablet_on_the_default_source_and_stops_on_sigterm(tmp_path):
+    import http.client
+    import re
+    from urllib.parse import urlsplit
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "run", "--host", "127.0.0.1", "--port", "0",
+                             "--data-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        lines = []
+        while not (m := re.search(r"knotcoach: pair a tablet: (http://\S+/pair/\S+)", lines[-1] if lines else "")):
+            lines.append(proc.stderr.readline())
+            assert lines[-1], "".join(lines)
+        url = urlsplit(m.group(1))
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("GET", "/api/state")
+        unpaired = conn.getresponse()
+        assert unpaired.status == 401 and "pair" in json.loads(unpaired.read())["error"]  # not paired yet
+        conn.request("GET", url.path)
+        resp = conn.getresponse()
+        resp.read()
+        cookie = resp.getheader("Set-Cookie").split(";")[0]
+        follower = Follower(tmp_path / "device.sock")
+        with follower.link:
+            follower.wait("a frame", lambda f: f["t_s"] is not None)
+        conn.request("GET", "/api/state", headers={"Cookie": cookie})
+        body = json.loads(conn.getresponse().read())
+        assert body["connected"] and body["source"] == "simulated"   # auto found no boards here
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err and "knotcoach: stopped" in err
+    assert "no HX711 boards found" in "".join(lines) + err
+    assert not (tmp_path / "device.sock").exists()                  # the device process closed too
