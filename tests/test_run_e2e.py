@@ -190,6 +190,7 @@ def test_run_serves_the_tablet_on_the_default_source_and_stops_on_sigterm(tmp_pa
             follower.wait("a frame", lambda f: f["t_s"] is not None)
         conn.request("GET", "/api/state", headers={"Cookie": cookie})
         body = json.loads(conn.getresponse().read())
+        conn.close()
         assert body["connected"] and body["source"] == "simulated"   # auto found no boards here
     finally:
         proc.send_signal(signal.SIGTERM)
