@@ -3,7 +3,7 @@
 Every answer is JSON (the stream is ``text/event-stream``); every refusal is
 ``{"error": "one line"}`` with a 4xx, or 503 when the device process is not
 there. Access (pairing, CSRF, Host) is checked before any view here runs
-(``server.web.auth``). API.md lists every route.
+(``server.web.auth``). The README lists every route.
 """
 
 from __future__ import annotations
