@@ -124,3 +124,20 @@ def test_favicon_is_served(paired_client):
     r = paired_client.get("/favicon.ico")
     assert r.status_code == 200 and b"<svg" in r.data
     r.close()
+
+
+def test_live_page_draws_the_band_and_zone_the_coach_is_set_to(web_app, paired_client):
+    (web_app.config["DATA_DIR"] / "coach.json").write_text('{"band_lo": 3, "band_hi": 4.5, "zone_mm": 60}')
+    html = paired_client.get("/").get_data(as_text=True)
+    assert 'data-band-lo="3"' in html and 'data-band-hi="4.5"' in html and 'data-zone-mm="60"' in html
+    assert 'id="gauge-band" class="gauge-band" x="300" ' in html and 'width="150.0"' in html
+    assert "3–4.5 band" in html
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"zone_mm": 5000}', '["a list"]', '{"nonsense": 1}'])
+def test_a_broken_coach_file_leaves_the_protocol_defaults(web_app, paired_client, text):
+    (web_app.config["DATA_DIR"] / "coach.json").write_text(text)
+    r = paired_client.get("/")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert 'data-band-lo="4.0"' in html and 'data-band-hi="5.0"' in html and 'data-zone-mm="50.8"' in html

@@ -8,6 +8,8 @@ blueprint, which answers an unpaired browser with the pairing instructions.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, render_template
 
 from calibration.profiles import REGIONS
@@ -31,7 +33,24 @@ def regions() -> list[tuple[str, str]]:
 @bp.get("/")
 def live():
     """The live session: reading, timer, map, chart, warnings, controls."""
-    return render_template("live.html", page="live")
+    return render_template("live.html", page="live", coach=coach_numbers(current_app.config["DATA_DIR"]))
+
+
+def coach_numbers(data_dir) -> dict[str, float]:
+    """The band (out of 10) and the no-go radius (mm) the live page draws: the household's
+    coach.json as the device process reads it at start, else the protocol's defaults."""
+    import json
+
+    from firmware.coach.settings import CoachSettings
+    from firmware.device_main import SETTINGS_NAME
+    settings = CoachSettings()
+    try:
+        path = Path(data_dir) / SETTINGS_NAME
+        if path.is_file():
+            settings = CoachSettings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass  # the device refuses a broken file and says why; the page keeps the defaults
+    return {"band_lo": settings.band_lo, "band_hi": settings.band_hi, "zone_mm": settings.zone_mm}
 
 
 @bp.get("/start")
@@ -43,7 +62,7 @@ def start():
 @bp.get("/history")
 def history():
     """Per person and knot: ratings and time in band over days, advice, sessions, exports."""
-    return render_template("history.html", page="history")
+    return render_template("history.html", page="history", coach=coach_numbers(current_app.config["DATA_DIR"]))
 
 
 @bp.get("/favicon.ico")

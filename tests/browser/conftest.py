@@ -97,6 +97,20 @@ class Product:
         assert found, f"knotcoach pair printed no link: {done.stdout} {done.stderr}"
         return found.group(1)
 
+    def device_pid(self) -> int:
+        """The device process ``knotcoach run`` started (its child running firmware.device_main)."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+            if ppid == self.proc.pid and b"firmware.device_main" in cmdline:
+                return int(proc.name)
+        raise AssertionError("knotcoach run has no device process")
+
     def stop(self) -> int | None:
         """SIGTERM, then the exit status (None if it was never started)."""
         if self.proc is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 from playwright.sync_api import expect
 
@@ -104,4 +106,16 @@ def test_start_page_redirects_the_it_band_and_stops_on_an_injury_sign(page, prod
     expect(page).to_have_url(product.base_url + "/start")
     shoot(page, "start-injury-stop", full_page=True)
     page.goto(product.base_url + "/")
+    expect(page.locator("#step-name")).to_have_text("No session")
+
+
+def test_device_lost_shows_a_banner_until_it_is_back(page, product, shoot):
+    """Last in this module: the device process is killed and the product starts a new one."""
+    expect(page.locator("#link-banner")).to_be_hidden()
+    os.kill(product.device_pid(), signal.SIGKILL)
+    banner = page.locator("#link-banner")
+    expect(banner).to_contain_text("Device disconnected: reconnecting")
+    shoot(page, "live-device-disconnected")
+    expect(banner).to_be_hidden(timeout=60_000)  # the new device process is running and sending frames
+    expect(page.locator("#force")).to_have_text(re.compile(r"^\d+ N on the platform$"))
     expect(page.locator("#step-name")).to_have_text("No session")

@@ -55,6 +55,8 @@
       const texts = Object.values(this.reasons);
       el.textContent = texts.join(" · ");
       el.hidden = texts.length === 0;
+      document.body.classList.toggle("device-lost", "device" in this.reasons || "link" in this.reasons);
+      document.dispatchEvent(new CustomEvent("kc:banner"));
     },
   };
 

@@ -7,7 +7,11 @@
 
   const CHART_S = 20;        // the chart's window, in the device's seconds
   const TRAIL_S = 1.5;       // the map's trail behind the current position
-  const DEFAULT_ZONE_MM = 50.8;
+  // the band out of 10 and the no-go radius, as the coach is set up (the page carries them)
+  const setup = document.querySelector(".live").dataset;
+  const BAND_LO = Number(setup.bandLo) || 4;
+  const BAND_HI = Number(setup.bandHi) || 5;
+  const ZONE_MM = Number(setup.zoneMm) || 50.8;
   const HINTS = new Set(["below_band"]);   // shown, but no full-screen flash
   // the most urgent first: it names the strip's colour and leads its text
   const URGENCY = ["sensor_fault", "on_knot", "over_band", "time_cap", "lingering", "fast_stroke", "below_band"];
@@ -135,8 +139,8 @@
     let text = "Nobody on the roller";
     if (!loaded) zone = "off";
     else if (value === null) { zone = "unknown"; text = "No 0–10 scale: showing newtons"; }
-    else if (value > 5) { zone = "over"; text = "Too hard"; }
-    else if (value >= 4) { zone = "in"; text = "In the band"; }
+    else if (value > BAND_HI) { zone = "over"; text = "Too hard"; }
+    else if (value >= BAND_LO) { zone = "in"; text = "In the band"; }
     else { zone = "under"; text = "Light"; }
     const band = $("band-state");
     band.dataset.zone = zone;
@@ -149,7 +153,7 @@
     const step = coach ? coach.step : "screen";
     setText("step-name", (coach && coach.paused ? "Paused · " : "") + (words.steps[step] || step));
     setText("step-help", coach && coach.paused ? "Timers are stopped. Tap Resume to carry on."
-      : words.stepHelp[step] || "");
+      : (words.stepHelp[step] || "").replace("4–5", `${BAND_LO}–${BAND_HI}`));
     let label = "";
     let value = "";
     let note = "";
@@ -245,8 +249,7 @@
   }
 
   function zoneMm() {
-    const s = live.state && (live.state.settings || (live.state.coach_settings));
-    return (s && s.zone_mm) || DEFAULT_ZONE_MM;
+    return ZONE_MM;
   }
 
   /** Platform y runs up the page; a platform without y (cells on a line) draws on its middle. */
@@ -315,10 +318,10 @@
              { ...axis, size: 48 }],
       series: [{}, { stroke: "#ffd60a", width: 4 }],
       hooks: {
-        drawAxes: [(u) => {   // the 4-5 band behind the line
+        drawAxes: [(u) => {   // the band behind the line
           if (live.chartUnit !== "rating") return;
-          const top = u.valToPos(5, "y", true);
-          const bottom = u.valToPos(4, "y", true);
+          const top = u.valToPos(BAND_HI, "y", true);
+          const bottom = u.valToPos(BAND_LO, "y", true);
           u.ctx.save();
           u.ctx.fillStyle = band;
           u.ctx.fillRect(u.bbox.left, top, u.bbox.width, bottom - top);
@@ -378,6 +381,7 @@
     document.documentElement.style.setProperty("--live-h", `${Math.max(room, 420)}px`);
   }
   window.addEventListener("resize", fitLive);
+  document.addEventListener("kc:banner", fitLive);
 
   // ------------------------------------------------------------ commands
   async function send(name, body) {

@@ -219,5 +219,18 @@
   $("start-form").addEventListener("submit", (e) => { e.preventDefault(); begin(false); });
   $("btn-anyway").addEventListener("click", () => begin(true));
 
-  document.addEventListener("DOMContentLoaded", () => { loadPeople(); update(); });
+  /** The injury questions do not depend on the muscle: ask them from the start. */
+  async function loadSigns() {
+    try {
+      const info = await api("GET", "/api/screen");
+      if (!choice.region) {
+        showSigns(info.signs || []);
+        if (info.hint) setText("screen-hint", info.hint);
+      }
+    } catch (e) {
+      setText("form-error", e.message);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { loadPeople(); loadSigns(); update(); });
 })();
