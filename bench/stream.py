@@ -44,7 +44,7 @@ LOAD_VIEWERS = 5
 class Stack:
     """The device process and the web process on a scratch data directory."""
 
-    def __init__(self, data: Path, seconds: float | None = None) -> None:
+    def __init__(self, data: Path, seconds: float | None = None, realtime: bool = True) -> None:
         self.data = data
         self.port = _free_port()
         self.timing = data / "timing.json"
@@ -52,6 +52,8 @@ class Stack:
                   "--paced", "--timing-out", str(self.timing)]
         if seconds is not None:
             device += ["--seconds", str(seconds)]
+        if not realtime:
+            device += ["--priority", "0"]
         web = [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(data), "--host", "127.0.0.1",
                "--port", str(self.port)]
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -99,33 +101,40 @@ def _free_port() -> int:
 
 
 def bench_stream(root: Path, seconds: float, viewers: int) -> dict:
+    """Viewers on the SSE stream; the baseline is a listener on the device's own channel, same run."""
+    from server.device_link import DeviceLink
     stack = Stack(root / "stream")
+    raw: list[float] = []
     try:
         t0 = stack.t0_s()
         clients = [Viewer(stack.port, stack.cookie, t0) for _ in range(viewers)]
+        channel = DeviceLink(stack.data / "device.sock")
+        channel.subscribe(lambda m: raw.append((time.monotonic() - (t0 + m["t_s"])) * 1000.0)
+                          if m["type"] == "frame" and m.get("t_s") is not None else None)
         for c in clients:
             c.start()
         time.sleep(2.0)                                  # all connected and past their snapshot
-        for c in clients:
-            c.mark()
-        time.sleep(seconds)
-        results = [c.result() for c in clients]
+        with channel:
+            for c in clients:
+                c.mark()
+            time.sleep(seconds)
+            results = [c.result() for c in clients]
         for c in clients:
             c.stop()
     finally:
         stack.close()
-    delays = sorted(d for r in results for d in r["delays_ms"])
+    delays, raw = sorted(d for r in results for d in r["delays_ms"]), sorted(raw)
     return {"viewers": viewers, "seconds": seconds,
             "fps_min": min(r["fps"] for r in results), "fps_max": max(r["fps"] for r in results),
             "delay_p50_ms": _pct(delays, 50), "delay_p95_ms": _pct(delays, 95), "delay_max_ms": delays[-1],
-            "frames": len(delays)}
+            "frames": len(delays), "channel_p50_ms": _pct(raw, 50), "channel_p95_ms": _pct(raw, 95)}
 
 
-def bench_load(root: Path, seconds: float) -> dict:
+def bench_load(root: Path, seconds: float, realtime: bool) -> dict:
     """The idle baseline and the loaded run, each a fresh stack for ``seconds`` of samples."""
     out = {}
     for phase in ("idle", "loaded"):
-        stack = Stack(root / phase, seconds=seconds)
+        stack = Stack(root / f"{phase}-{'rt' if realtime else 'normal'}", seconds=seconds, realtime=realtime)
         stop, stats, clients = threading.Event(), {"requests": 0, "errors": 0}, []
         try:
             cpu0 = stack.cpu_s(stack.web)
@@ -155,25 +164,27 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
 
 
-def format_report(stream: dict, load: dict) -> str:
+def format_report(stream: dict, loads: dict) -> str:
     ok_stream = stream["fps_min"] >= STREAM_TARGET_FPS and stream["delay_p95_ms"] <= STREAM_TARGET_P95_MS
-    idle, loaded = load["idle"], load["loaded"]
-    ok_load = loaded["late_rows"] <= idle["late_rows"] + 3 * (idle["late_rows"] + 1) ** 0.5
     lines = [
         f"machine: {machine()}",
         f"stream: {stream['viewers']} viewers for {stream['seconds']:g} s on loopback: "
         f"{stream['fps_min']:.1f}-{stream['fps_max']:.1f} frames/s per viewer (target >= {STREAM_TARGET_FPS:g}); "
         f"sample-to-viewer delay p50 {stream['delay_p50_ms']:.1f} ms, p95 {stream['delay_p95_ms']:.1f} ms "
         f"(target <= {STREAM_TARGET_P95_MS:g}), max {stream['delay_max_ms']:.1f} ms "
-        f"over {stream['frames']} frames -> {'OK' if ok_stream else 'MISSED'}",
+        f"over {stream['frames']} frames -> {'OK' if ok_stream else 'MISSED'}; baseline, a listener on the "
+        f"device's channel itself: p50 {stream['channel_p50_ms']:.1f} ms, p95 {stream['channel_p95_ms']:.1f} ms",
     ]
-    for name, r in (("idle (baseline)", idle), (f"{LOAD_VIEWERS} viewers + page burst", loaded)):
-        lines.append(f"device, {name}: {r['rows']} samples, {r['late_rows']} read > {r['period_ms']:g} ms late "
-                     f"({r['late_pct']:.3f} %), worst {r['worst_ms']:.1f} ms; web process "
-                     f"{r['web_cpu_pct']:.1f} % of a core, {r['page_requests']} page requests "
-                     f"({r['page_errors']} failed{': ' + str(r['page_failures']) if r['page_failures'] else ''})")
-    lines.append(f"device under load: late samples {'no more frequent than' if ok_load else 'MORE FREQUENT than'} "
-                 "idle (within counting noise, 3 sigma)")
+    for mode, load in loads.items():
+        idle, loaded = load["idle"], load["loaded"]
+        ok_load = loaded["late_rows"] <= idle["late_rows"] + 3 * (idle["late_rows"] + 1) ** 0.5
+        for name, r in (("idle (baseline)", idle), (f"{LOAD_VIEWERS} viewers + page burst", loaded)):
+            lines.append(f"device ({mode}), {name}: {r['rows']} samples, {r['late_rows']} read > "
+                         f"{r['period_ms']:g} ms late ({r['late_pct']:.3f} %), worst {r['worst_ms']:.1f} ms; web "
+                         f"process {r['web_cpu_pct']:.1f} % of a core, {r['page_requests']} page requests "
+                         f"({r['page_errors']} failed{': ' + str(r['page_failures']) if r['page_failures'] else ''})")
+        lines.append(f"device ({mode}) under load: late samples "
+                     f"{'no more frequent than' if ok_load else 'MORE FREQUENT than'} idle (3 sigma of counting noise)")
     return "\n".join(lines)
 
 
@@ -185,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="knotcoach-bench-") as tmp:
         stream = bench_stream(Path(tmp), args.seconds, args.viewers)
-        load = bench_load(Path(tmp), args.seconds)
-    print(format_report(stream, load))
+        loads = {"real-time": bench_load(Path(tmp), args.seconds, realtime=True),
+                 "ordinary scheduling": bench_load(Path(tmp), args.seconds, realtime=False)}
+    print(format_report(stream, loads))
     if args.json:
-        Path(args.json).write_text(json.dumps({"stream": stream, "load": load}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"stream": stream, "load": loads}, indent=2) + "\n")
     return 0
 
 

@@ -24,6 +24,8 @@ from firmware.realtime import DEFAULT_PRIORITY, request_realtime
 SOCKET_NAME = "device.sock"
 #: The protocol's numbers as the household set them (CoachSettings fields), in the data directory.
 SETTINGS_NAME = "coach.json"
+#: Each coached session's raw recording is kept in this folder of the data directory.
+RECORDINGS_NAME = "recordings"
 #: A fast replay waits while the slowest listener has this much unsent (the channel drops at 1 MiB).
 FAST_BACKLOG_BYTES = 256 * 1024
 #: How much of a fast replay one pass hands to the loop, in seconds of samples.
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pins", help="HX711 BCM pins as DOUT:SCK per cell")
     p.add_argument("--seed", type=int, default=1, help="simulator seed")
     p.add_argument("--band-newtons", default="185:330", help="band until a person's scale is chosen")
-    p.add_argument("--priority", type=int, default=DEFAULT_PRIORITY, help="real-time priority to ask for")
+    p.add_argument("--priority", type=int, default=DEFAULT_PRIORITY,
+                   help="real-time priority to ask for (1-99; 0: ordinary scheduling)")
     p.add_argument("--cpu", type=int, help="a CPU to pin the process to")
     p.add_argument("--knot", help="X_MM[,Y_MM]: warn when resting here (the coach marks its own knot)")
     p.add_argument("--zone-mm", type=float, default=50.8, help="no-go radius around --knot")
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "as JSON when stopping")
     p.add_argument("--wait-client", type=float, default=0.0, metavar="S",
                    help="wait up to S seconds for the web process before sampling (knotcoach run does)")
+    p.add_argument("--recordings", action=argparse.BooleanOptionalAction, default=True,
+                   help=f"keep each session's raw samples in DATA/{RECORDINGS_NAME} (oldest deleted beyond "
+                        "200 files or 500 MB)")
     return p
 
 
@@ -63,6 +69,8 @@ SPEED_RANGE = (1.0, 20.0)
 
 def _check(args) -> None:
     """Options that cannot work together or are out of range: a configuration error (exit 2)."""
+    if not 0 <= args.priority <= 99:
+        raise ValueError(f"--priority must be 0-99, not {args.priority}")
     if not SPEED_RANGE[0] <= args.speed <= SPEED_RANGE[1]:
         raise ValueError(f"--speed must be {SPEED_RANGE[0]:g}-{SPEED_RANGE[1]:g}, not {args.speed:g}")
     if args.speed != 1.0 and args.source.partition(":")[0] not in ("sim", "simulated"):
@@ -102,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # before opening anything, so a stop always cleans up
         signal.signal(sig, on_signal)
-    for note in request_realtime(args.priority, args.cpu):
+    notes = request_realtime(args.priority, args.cpu) if args.priority else ["ordinary scheduling (--priority 0)"]
+    for note in notes:
         say(note)
     try:
         _check(args)
@@ -219,7 +228,8 @@ def _assemble(args, data_dir: Path, watch: WatchSettings, say):
             say(cues.reason)
         if args.fast and getattr(source, "poll_interval_s", 1.0) == 0:
             source = _Chunked(source, int(FAST_CHUNK_S * source.platform.rate_hz))
-        loop = DeviceLoop(source, watch, coach=_coach(data_dir), cues=cues, data_dir=data_dir, announce=say)
+        loop = DeviceLoop(source, watch, coach=_coach(data_dir), cues=cues, data_dir=data_dir, announce=say,
+                          recordings_dir=data_dir / RECORDINGS_NAME if args.recordings else None)
         if args.person and loop.use_profile(args.person, args.region) is None:
             raise ValueError(f"no {args.region} scale stored for {args.person}")
         channel = ChannelServer(data_dir / SOCKET_NAME, hello=lambda: _hello(loop))

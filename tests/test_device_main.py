@@ -19,6 +19,7 @@ def device(tmp_path, *args):
 
 @pytest.mark.parametrize("args, settings, says", [
     (["--source", "sim", "--speed", "50"], None, "--speed must be 1-20"),
+    (["--source", "sim", "--priority", "120"], None, "--priority must be 0-99"),
     (["--source", "replay:x.csv", "--speed", "5"], None, "--speed is for the simulated platform"),
     (["--source", "sim", "--person", "ana"], None, "--person and --region go together"),
     (["--source", "sim", "--person", "ana", "--region", "calf"], None, "no calf scale stored for ana"),
@@ -39,8 +40,9 @@ def test_configuration_errors_are_exit_2_and_one_line(tmp_path, args, settings, 
 
 def test_the_households_settings_are_the_coachs(tmp_path):
     (tmp_path / "coach.json").write_text(json.dumps({"around_min_s": 45, "cycles": 4}))
-    proc = device(tmp_path, "--source", "sim", "--seconds", "0.5", "--speed", "10")
+    proc = device(tmp_path, "--source", "sim", "--seconds", "0.5", "--speed", "10", "--priority", "0")
     assert proc.returncode == 0, proc.stderr
+    assert "ordinary scheduling (--priority 0)" in proc.stderr and "SCHED_FIFO" not in proc.stderr
 def test_a_fast_replay_through_run_warns_exactly_as_analyze_does(tmp_path, capsys):
     rec = tmp_path / "ten-minutes.csv"
     assert main(["record", str(rec), "--source", "sim", "--seconds", "600", "--seed", "7"]) == 0
