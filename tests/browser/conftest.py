@@ -156,9 +156,9 @@ def product(tmp_path_factory, browser):
     assert code == 0, "knotcoach run exited {} on SIGTERM:\n{}".format(code, "\n".join(running.lines[-20:]))
 
 
-def open_tab(browser, viewport=None):
-    """A new browser context (its own cookies) and tab; page errors fail the test."""
-    context = browser.new_context(viewport=viewport or TABLET)
+def open_tab(browser, viewport=None, storage_state=None):
+    """A new browser context (its own cookies, or ``storage_state``'s) and tab; page errors are kept."""
+    context = browser.new_context(viewport=viewport or TABLET, storage_state=storage_state)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.errors = []
@@ -171,12 +171,23 @@ def pair(page, product: Product) -> None:
     page.wait_for_url(product.base_url + "/")
 
 
+@pytest.fixture(scope="module")
+def paired_state(browser, product):
+    """The cookies of a tablet paired through a real one-time link (once per product)."""
+    context, tab = open_tab(browser)
+    try:
+        pair(tab, product)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
 @pytest.fixture
-def page(browser, product):
+def page(browser, product, paired_state):
     """A tablet-sized tab paired with the product, on the live page, frames arriving
     (the device process may still be starting when the pairing link is printed)."""
-    context, tab = open_tab(browser)
-    pair(tab, product)
+    context, tab = open_tab(browser, storage_state=paired_state)
+    tab.goto(product.base_url + "/")
     expect(tab.locator("#force")).to_have_text(re.compile(r"^\d+ N on the platform$"), timeout=START_TIMEOUT_S * 1000)
     yield tab
     errors = list(tab.errors)

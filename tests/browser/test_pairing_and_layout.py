@@ -8,7 +8,7 @@ import signal
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, open_tab, pair
+from tests.browser.conftest import PHONE, open_tab
 
 
 def test_unpaired_tablet_is_told_how_to_pair_then_sees_live_data(browser, product, shoot):
@@ -57,11 +57,11 @@ def test_tablet_landscape_fits_the_reading_timer_and_buttons_on_one_screen(page,
     shoot(page, "live-tablet-landscape")
 
 
-def test_tablet_portrait_and_phone_layouts(browser, product, shoot):
+def test_tablet_portrait_and_phone_layouts(browser, product, paired_state, shoot):
     for name, viewport in (("tablet-portrait", {"width": 800, "height": 1280}), ("phone", PHONE)):
-        context, tab = open_tab(browser, viewport)
+        context, tab = open_tab(browser, viewport, storage_state=paired_state)
         try:
-            pair(tab, product)
+            tab.goto(product.base_url + "/")
             expect(tab.locator("#force")).to_have_text(re.compile(r"N on the platform"))
             assert no_sideways_scroll(tab), name
             reading = tab.locator("#reading").bounding_box()
