@@ -85,3 +85,22 @@ def test_tile_and_live_blocks_keep_every_row_in_order():
     parts = bench.live_blocks(long, (3, 3, 4))
     assert [len(p) for p in parts] == [3, 3, 1]
     assert (bench.Block.concat(parts).raw == long.raw).all()
+
+
+def test_the_stream_benchmark_runs_the_product_and_reports_every_figure(tmp_path, capsys):
+    """bench.stream on a tiny scale: two viewers, 2 s runs. Only that it measures, not how fast."""
+    from bench import stream
+    out = tmp_path / "stream.json"
+    assert stream.main(["--seconds", "2", "--viewers", "2", "--quick", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    s = figures["stream"]
+    assert s["viewers"] == 2 and s["frames"] > 0 and 0 < s["fps_min"] <= s["fps_max"]
+    assert 0 <= s["channel_p50_ms"] and 0 <= s["delay_p50_ms"] <= s["delay_p95_ms"] <= s["delay_max_ms"]
+    assert list(figures["load"]) == ["real-time"]                      # --quick: one mode
+    for mode in figures["load"]:
+        idle, loaded = figures["load"][mode]["idle"], figures["load"][mode]["loaded"]
+        assert idle["rows"] >= 150 and loaded["rows"] >= 150          # 2 s at 80/s
+        assert idle["page_requests"] == 0 and loaded["page_requests"] > 0
+        assert loaded["page_errors"] == 0, loaded["page_failures"]      # every page loads under the burst
+    report = capsys.readouterr().out
+    assert "frames/s per viewer" in report and report.count("under load") == 1
