@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PHONE, open_tab
 from tests.browser.flows import (
     choose_on_start_page,
     let_simulated_time_pass,
@@ -139,3 +140,17 @@ def test_history_after_two_sessions(page, product, shoot):
     csv = page.request.get(product.base_url + "/api/sessions.csv")
     assert csv.ok and csv.text().count("\n") >= 3  # a header and Ben's two sessions (and Ana's)
     shoot(page, "history", full_page=True)
+
+
+def test_history_on_a_phone(browser, product, paired_state, shoot):
+    """After the sessions above (or none, run alone): the history page fits a phone."""
+    context, tab = open_tab(browser, PHONE, storage_state=paired_state)
+    try:
+        tab.goto(product.base_url + "/history")
+        expect(tab.locator("h1")).to_have_text("How your knots are doing")
+        expect(tab.locator("#history-error")).to_be_empty()
+        assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shoot(tab, "history-phone-with-sessions", full_page=True)
+        assert tab.errors == []
+    finally:
+        context.close()

@@ -201,6 +201,8 @@
 
   // ------------------------------------------------------------- sessions
   function renderSessions(sessions) {
+    const labels = [...document.querySelectorAll(".sessions-table thead th")].map((th) => th.textContent);
+    document.querySelector(".sessions-table").hidden = sessions.length === 0;
     const rows = sessions.map((s) => {
       const tr = document.createElement("tr");
       const when = new Date(s.started_at);
@@ -212,12 +214,14 @@
         String(s.cycles_done ?? 0),
         { done: "finished", aborted: "stopped early", crashed: "interrupted", running: "running" }[s.outcome] || s.outcome,
       ];
-      for (const text of cells) {
+      cells.forEach((text, i) => {
         const td = document.createElement("td");
         td.textContent = text;
+        td.dataset.label = labels[i] || "";
         tr.appendChild(td);
-      }
+      });
       const rec = document.createElement("td");
+      rec.dataset.label = labels[cells.length] || "";
       if (s.recording) {
         const a = document.createElement("a");
         a.href = s.recording;

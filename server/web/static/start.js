@@ -154,7 +154,11 @@
 
   function update() {
     const need = missing();
-    $("signs-note").hidden = signs().length === 0;
+    const injured = signs().length > 0;
+    $("signs-note").hidden = !injured;
+    // with an injury sign the tap asks the coach, which will say no: it does not look like a go
+    $("btn-begin").classList.toggle("btn-go", !injured);
+    setText("btn-begin", injured ? "Ask the coach" : "Start the session");
     $("btn-begin").disabled = need.length > 0;
     setText("missing", need.length ? `Still to choose: ${need.join(", ")}.` : "");
   }
