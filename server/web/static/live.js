@@ -233,69 +233,15 @@
   }
 
   // ----------------------------------------------------------------- map
-  const SVG = "http://www.w3.org/2000/svg";
-  const mapParts = {};
-
-  function svg(tag, attrs, parent) {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    if (parent) parent.appendChild(el);
-    return el;
-  }
-
-  function platform() {
-    const p = (live.state && live.state.platform) || {};
-    return { w: p.width_mm || 600, d: p.depth_mm || 400, cells: p.cells_xy || [] };
-  }
-
-  function zoneMm() {
-    return ZONE_MM;
-  }
-
-  /** Platform y runs up the page; a platform without y (cells on a line) draws on its middle. */
-  function toMap(x, y) {
-    const { d } = platform();
-    return [x, d - (y === null || y === undefined ? d / 2 : y)];
-  }
+  const map = window.KCMap($("map"), ZONE_MM);
 
   function buildMap() {
-    const map = $("map");
-    const { w, d, cells } = platform();
-    const pad = 30;
-    map.setAttribute("viewBox", `${-pad} ${-pad} ${w + 2 * pad} ${d + 2 * pad}`);
-    map.replaceChildren();
-    svg("rect", { x: 0, y: 0, width: w, height: d, rx: 14, class: "map-plate" }, map);
-    for (const [cx, cy] of cells) {
-      const [mx, my] = toMap(cx, cy);
-      svg("rect", { x: mx - 12, y: my - 12, width: 24, height: 24, rx: 4, class: "map-cell" }, map);
-    }
-    mapParts.zone = svg("circle", { r: zoneMm(), class: "map-zone", visibility: "hidden" }, map);
-    mapParts.knot = svg("circle", { r: 11, class: "map-knot", visibility: "hidden" }, map);
-    mapParts.trail = svg("polyline", { points: "", class: "map-trail" }, map);
-    mapParts.you = svg("circle", { r: 16, class: "map-you", visibility: "hidden" }, map);
+    map.build(live.state && live.state.platform);
   }
 
   function renderMap(frame) {
-    if (!mapParts.you) buildMap();
-    const knot = frame.coach && frame.coach.knot;
-    for (const part of [mapParts.zone, mapParts.knot]) {
-      part.setAttribute("visibility", knot ? "visible" : "hidden");
-      if (knot) {
-        const [kx, ky] = toMap(knot[0], knot[1]);
-        part.setAttribute("cx", kx);
-        part.setAttribute("cy", ky);
-      }
-    }
-    mapParts.zone.setAttribute("r", zoneMm());
-    mapParts.zone.classList.toggle("inside", live.active.has("on_knot"));
-    const here = frame.x_mm !== null && frame.x_mm !== undefined;
-    mapParts.you.setAttribute("visibility", here ? "visible" : "hidden");
-    if (here) {
-      const [x, y] = toMap(frame.x_mm, frame.y_mm);
-      mapParts.you.setAttribute("cx", x);
-      mapParts.you.setAttribute("cy", y);
-    }
-    mapParts.trail.setAttribute("points", live.trail.map(([, x, y]) => toMap(x, y).join(",")).join(" "));
+    const here = frame.x_mm !== null && frame.x_mm !== undefined ? [frame.x_mm, frame.y_mm] : null;
+    map.render(frame.coach && frame.coach.knot, here, live.trail, live.active.has("on_knot"));
   }
 
   // --------------------------------------------------------------- chart
