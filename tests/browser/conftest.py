@@ -204,6 +204,7 @@ def shoot():
 
     def save(page, name: str, full_page: bool = False) -> Path:
         path = SCREENSHOTS / f"{name}.png"
+        page.evaluate("window.scrollTo(0, 0)")  # what the tablet shows when nobody scrolls
         page.screenshot(path=str(path), full_page=full_page)
         return path
     return save

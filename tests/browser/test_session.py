@@ -49,7 +49,7 @@ def test_whole_session_from_start_page_to_summary(page, product, shoot):
     expect(page.locator("#fact-band")).not_to_have_text("0 s")  # time in the band was counted
     page.evaluate(WATCH_TIMER)
     page.click("#btn-next")
-    expect(page.locator("#step-name")).to_contain_text("Contract and relax")
+    expect(page.locator("#step-name")).to_contain_text("Contract–relax")
 
     # pause during a contraction: the countdown holds still until Resume
     wait_for_text(page, "#countdown-label", "Contract")

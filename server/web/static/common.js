@@ -189,7 +189,7 @@
   const words = {
     steps: {
       screen: "No session", ready: "Lie down to begin", find: "1 · Find the knot",
-      around: "2 · Roll around it", reset: "3 · Contract and relax", rerate: "Rate the knot again",
+      around: "2 · Roll around it", reset: "3 · Contract–relax", rerate: "Rate the knot again",
       done: "Session finished",
     },
     stepHelp: {
