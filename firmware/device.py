@@ -33,7 +33,7 @@ class DeviceLoop:
 
     def __init__(self, source: Source, watch: WatchSettings, *, coach: Coach | None = None, scale=None,
                  cues=None, channel=None, boot_id: str | None = None, data_dir=None,
-                 announce: Callable[[str], None] = print) -> None:
+                 announce: Callable[[str], None] = print, recordings_dir=None) -> None:
         self.source, self.watch = source, watch
         self.monitor = Monitor(source.platform, watch)
         self.coach = coach or Coach()
@@ -53,6 +53,12 @@ class DeviceLoop:
         self.capture: Capture | None = None   # the calibration capture in progress or last done
         self._capture_ids = itertools.count(1)
         self._platform_changed = False         # the next frame carries the new platform
+        # Each coached session's raw rows go to recordings_dir (None: not kept).
+        self.recordings = None
+        if recordings_dir is not None:
+            from firmware.session_recording import SessionRecordings
+            self.recordings = SessionRecordings(recordings_dir, announce)
+        self._recorded = None                  # the coach's session being recorded
         if data_dir is not None and source.kind == "simulated":
             self._apply_stored_platform(announce_refusal=False)
 
@@ -63,6 +69,8 @@ class DeviceLoop:
         if block is not None and len(block):
             if self.capture is not None and not self.capture.done:  # only while capturing
                 self._capture_add(block)
+            if self.recordings is not None:  # a session's rows, or the pre-roll before one
+                self.recordings.add(block, self.latest["force_n"])
             self._process(block)
         self._commands()
         return not self.source.finished
@@ -73,7 +81,10 @@ class DeviceLoop:
         ``knotcoach analyze`` closes them, so each start has its end."""
         rest = self._batcher.flush()
         if rest is not None and len(rest):
+            if self.recordings is not None:
+                self.recordings.add(rest, self.latest["force_n"])
             self._process(rest)
+        self._follow_session(stopping=True)
         for event in self.monitor.finish():
             self._emit({"type": "event", "kind": "warning", **event.to_dict()})
 
@@ -91,8 +102,10 @@ class DeviceLoop:
         """The full picture: the latest measurement, the coach and the cues."""
         cue = self.cues.player.update(self.latest["t_s"] or 0.0).to_dict() if self.cues else None
         hardware = self.cues is not None and getattr(self.cues, "reason", None) is None
+        recording = self.recordings.current if self.recordings is not None else None
         return {**self.latest, "coach": _plain(self.coach.snapshot().to_dict()), "cue": cue,
-                "cues": {"hardware": hardware}}  # False: no buzzer here, the tablet sounds the cues
+                "cues": {"hardware": hardware},  # False: no buzzer here, the tablet sounds the cues
+                "recording": recording}          # the session's recording being written (data-dir relative)
 
     def use_profile(self, person, region) -> list[float] | None:
         """Coach on this person's own scale for the region, if they have one stored."""
@@ -237,12 +250,33 @@ class DeviceLoop:
         A command never stops the device: anything unexpected is a refused command."""
         t_s = self.latest["t_s"] or 0.0
         try:
-            return {"ok": True, **_run_command(self, name, t_s, args)}
+            reply = {"ok": True, **_run_command(self, name, t_s, args)}
         except (CoachError, ValueError, TypeError) as e:
             return {"ok": False, "error": (str(e).splitlines() or [type(e).__name__])[0][:200]}
         except Exception as e:  # a bug must not end the coaching: refuse, say so, go on
             self.announce(f"command {str(name)[:40]!r} failed: {type(e).__name__}: {e}")
             return {"ok": False, "error": f"the device could not do that ({type(e).__name__})"}
+        self._follow_session()
+        return reply
+
+    def _follow_session(self, stopping: bool = False) -> None:
+        """Record the coach's session: a recording opens when a session starts and is finished
+        (a ``recording`` event) when it ends, or when the device stops."""
+        if self.recordings is None:
+            return
+        session = self.coach.session if self.coach.step not in ("screen", "done") and not stopping else None
+        if session is self._recorded:
+            return
+        if self._recorded is not None:
+            done = self.recordings.finish()
+            if done is not None:
+                self._emit({"type": "event", "kind": "recording", **done, "t_s": self.latest["t_s"]})
+        self._recorded = session
+        if session is not None:
+            from firmware.session_recording import live_zero_platform
+            meta = {"tool": session.tool, "pain_before": session.pain_before, "source": self.source.kind}
+            self.recordings.start(live_zero_platform(self.monitor), self.latest["t_s"], session.person,
+                                  session.region, {k: v for k, v in meta.items() if v is not None})
 
 
 def band_scale(watch: WatchSettings):
