@@ -33,6 +33,7 @@ WATCH_TIMER = """() => {
 
 def test_whole_session_from_start_page_to_summary(page, product, shoot):
     start_session(page, product.base_url, "Ana", "calf", 7)
+    expect(page.locator("#scale-note")).to_have_text("default scale: calibrate yours under My scale")
     expect(page.locator("#btn-mark")).to_be_visible()
     expect(page.locator("#btn-next")).to_be_disabled()
     shoot(page, "live-find")

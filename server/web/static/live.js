@@ -47,7 +47,27 @@
       while (live.trail.length && live.trail[0][0] < t - TRAIL_S) live.trail.shift();
     }
     updateWarnings(frame);
+    checkScale(frame.coach && frame.coach.session);
     schedule();
+  }
+
+  /** Whose 0-10 the reading is: the person's own scale for this muscle, or the default band. */
+  async function checkScale(session) {
+    const key = session ? `${session.person}|${session.region}` : "";
+    if (key === live.scaleKey) return;
+    live.scaleKey = key;
+    let own = false;
+    if (session) {
+      try {
+        const people = await api("GET", "/api/people");
+        const person = people.find((p) => p.person === session.person);
+        own = !!(person && person.regions.some((r) => r.region === session.region && r.band_n));
+      } catch (e) {
+        own = false;
+      }
+    }
+    if (live.scaleKey !== key) return;   // a newer session meanwhile
+    setText("scale-note", own ? "on your own 0–10 scale" : "default scale: calibrate yours under My scale");
   }
 
   function onCue(ev) {
