@@ -3,8 +3,9 @@
 The web process follows the device's channel (``server.device_link``); the
 recorder turns that stream into rows: a session row when the coach starts
 one, a checkpoint about once a second (so a crash loses at most a second),
-each warning with its start and end, and the ending — done, aborted, or
-crashed when the device restarted mid-session. Times in the database are
+each warning with its start and end, the ending — done, aborted, or
+crashed when the device restarted mid-session — and the session's raw
+recording once the device has finished writing it. Times in the database are
 seconds since the session started; dates come from the injected ``now_iso``.
 """
 
@@ -34,6 +35,8 @@ class SessionRecorder:
         self._t_checkpoint = 0.0
         self._warnings: dict[tuple, int] = {}
         self._last: dict[str, Any] = {}
+        self._who: tuple = ()                     # (person, region) of the session being written
+        self._ended: tuple[int, tuple] | None = None  # the last session finished, and whose it was
 
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -43,6 +46,8 @@ class SessionRecorder:
             self._frame(message)
         elif kind == "event" and message.get("kind") == "warning" and self.session_id is not None:
             self._warning(message)
+        elif kind == "event" and message.get("kind") == "recording":
+            self._recording(message)
 
     def _frame(self, frame: dict[str, Any]) -> None:
         coach, t_s = frame.get("coach") or {}, frame.get("t_s")
@@ -80,6 +85,7 @@ class SessionRecorder:
                                                        pain_before=s.get("pain_before"), step=coach["step"])
         self._t_checkpoint = t_s
         self._warnings = {}
+        self._who = (s["person"], s["region"])
 
     def _warning(self, event: dict[str, Any]) -> None:
         key = (event.get("event"), event.get("cell"))
@@ -93,4 +99,16 @@ class SessionRecorder:
         self.store.finish_session(self.session_id, self.now_iso(), outcome, pain_after=coach.get("pain_after"),
                                   t_s=self._elapsed(coach), time_in_band_s=coach.get("time_in_band_s") or 0.0,
                                   cycles_done=coach.get("cycles_done") or 0)
+        self._ended = (self.session_id, self._who)
         self.session_id, self._warnings = None, {}
+
+    def _recording(self, event: dict[str, Any]) -> None:
+        """The device finished a session's recording. It does so on the stop or rating that ends
+        the session, so the event comes just before the session's last frame or, when frames
+        and events cross, just after it: either way it belongs to the session of that person
+        and region, running or just ended."""
+        who = (event.get("person"), event.get("region"))
+        if self.session_id is not None and who == self._who:
+            self.store.set_recording(self.session_id, event.get("path"))
+        elif self._ended is not None and who == self._ended[1]:
+            self.store.set_recording(self._ended[0], event.get("path"))

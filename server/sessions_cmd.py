@@ -160,6 +160,8 @@ def format_session(s) -> str:
         parts.append("warnings: " + ", ".join(f"{name} {n}x {_num(sec)} s" for name, (n, sec) in totals.items()))
     if s.next_day:
         parts.append(f"next day {_num(s.next_day.tenderness)}/10" + (", bruised" if s.next_day.bruising else ""))
+    if s.recording_path:
+        parts.append(f"recording {s.recording_path}")  # relative to the data directory
     return "  ".join(parts)
 
 

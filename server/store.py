@@ -45,6 +45,8 @@ _TOOL_ALIASES = {"lacrosse-ball": "ball", "massage-ball": "ball", "foam-roller":
 STEPS = ("find", "around", "reset", "rerate", "done")  # the coach's steps while a session runs
 OUR_TABLES = ("sessions", "warning_events", "next_day_checks")
 _WARNING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: A session's recording as the device reports it: a finished file in DATA/recordings (never a .part).
+_RECORDING_PATH = re.compile(r"recordings/[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.csv(?:\.gz)?")
 _SESSION_COLUMNS = ("id, person, region, tool, knot_x_mm, knot_y_mm, started_at, ended_at, outcome, pain_before, "
                     "pain_after, elapsed_s, time_in_band_s, cycles_done, recording_path, step")
 
@@ -168,6 +170,8 @@ class SessionStore:
         started, started_utc = _when(started_at, "started_at")
         if knot_x_mm is None and knot_y_mm is not None:
             raise StoreError("a knot needs x_mm when it has y_mm")
+        if recording_path is not None and str(recording_path).endswith(".part"):
+            raise StoreError("a recording still being written (.part) is not a session's recording")
         row = (_name(person_key, person), _name(region_key, region), _tool(tool),
                _number(knot_x_mm, "knot_x_mm", optional=True, lo=None),
                _number(knot_y_mm, "knot_y_mm", optional=True, lo=None), started, started_utc,
@@ -198,6 +202,15 @@ class SessionStore:
              knot, _number(knot_y_mm, "knot_y_mm", optional=True, lo=None), session_id))
         if cur.rowcount != 1:
             raise StoreError(self._why_not_running(session_id))
+
+    @_guarded
+    def set_recording(self, session_id: int, path: str) -> None:
+        """The session's raw recording, relative to the data directory (``recordings/NAME.csv.gz``).
+        Allowed whatever the outcome: the device finishes the file as, or just after, the session ends."""
+        if not isinstance(path, str) or not _RECORDING_PATH.fullmatch(path) or ".." in path:
+            raise StoreError(f"a session's recording is a .csv or .csv.gz file in recordings/, not {str(path)[:80]!r}")
+        if self._write("UPDATE sessions SET recording_path = ? WHERE id = ?", (path, session_id)).rowcount != 1:
+            raise StoreError(f"no session {session_id}")
 
     @_guarded
     def add_warning(self, session_id: int, name: str, start_t_s: float, end_t_s: float | None = None) -> int:

@@ -48,7 +48,8 @@ def test_the_list_is_newest_first_with_everything_that_happened(data):
     assert [line.split()[0] for line in lines] == ["#3", "#2", "#1"]
     assert lines[0] == ("#3  2026-11-23 07:00 +0000  bo  calf  roller  no knot marked  pain - -> -  0:12 (3 s in band)"
                         "  0 cycle(s)  unfinished")
-    assert "knot -40,15.5 mm  pain 6 -> -  0:55" in lines[1] and lines[1].endswith("aborted")
+    assert "knot -40,15.5 mm  pain 6 -> -  0:55" in lines[1]
+    assert lines[1].endswith("aborted  recording /data/rec/b.csv.gz")  # the recording, when one was kept
     assert lines[2] == ("#1  2026-11-20 09:00 +0100  ana  calf  roller  knot 120 mm  pain 8 -> 4  4:00 "
                         "(120.5 s in band)  4 cycle(s)  done  warnings: over_band 2x 4.5 s, on_knot 1x 1.2 s"
                         "  next day 5/10")
