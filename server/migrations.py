@@ -61,6 +61,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_start ON sessions(started_utc)",
         "CREATE INDEX warning_events_by_session ON warning_events(session_id, start_t_s)",
     ),
+    # 4: which run of the device process a session belongs to, so a restarted web process
+    # resumes only a session that device is still coaching (not one a power cut ended).
+    (
+        "ALTER TABLE sessions ADD COLUMN device_boot TEXT",
+    ),
 )
 
 LATEST = len(MIGRATIONS)

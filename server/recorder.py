@@ -33,21 +33,30 @@ class SessionRecorder:
         self.session_id: int | None = None
         self._t0 = 0.0            # the device's sample time when the session started
         self._t_checkpoint = 0.0
-        self._warnings: dict[tuple, int] = {}
         self._last: dict[str, Any] = {}
         self._who: tuple = ()                     # (person, region) of the session being written
         self._ended: tuple[int, tuple] | None = None  # the last session finished, and whose it was
+        self.boot_id: str | None = None           # the run of the device process being followed
+        self._seen: dict[str, int] = {}           # per coach warning: episodes already stored
+        self._open: dict[str, int] = {}           # per coach warning: the stored episode still on
 
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "hello" and message.get("restarted") and self.session_id is not None:
-            self._finish("crashed", self._last)  # the device lost the session with its state
+        if kind == "hello":
+            self._hello(message)
         elif kind == "frame":
             self._frame(message)
-        elif kind == "event" and message.get("kind") == "warning" and self.session_id is not None:
-            self._warning(message)
         elif kind == "event" and message.get("kind") == "recording":
             self._recording(message)
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        if message.get("restarted") and self.session_id is not None:
+            self._finish("crashed", self._last)  # the device lost the session with its state
+        boot = message.get("boot_id")
+        self.boot_id = boot if isinstance(boot, str) else None
+        if self.boot_id is not None:
+            # Sessions another run of the device left running (a power cut, a kill) are over.
+            self.store.recover_unfinished(device_boot=self.boot_id)
 
     def _frame(self, frame: dict[str, Any]) -> None:
         coach, t_s = frame.get("coach") or {}, frame.get("t_s")
@@ -62,6 +71,7 @@ class SessionRecorder:
         # The coach's own running seconds (pauses excluded) are the session's clock;
         # warnings in sample time are placed on it through the latest frame.
         self._t0 = t_s - (coach.get("running_s") or 0.0)
+        self._coach_warnings(coach, t_s)
         if step == "done" or step not in ACTIVE_STEPS:
             self._finish("aborted" if coach.get("aborted") else "done", self._last)
         elif t_s - self._t_checkpoint >= CHECKPOINT_S:
@@ -77,30 +87,44 @@ class SessionRecorder:
     def _start(self, coach: dict[str, Any], t_s: float) -> None:
         """A new session row, or the running one again after the web process restarted."""
         s = coach["session"]
-        running = [x for x in self.store.sessions(person=s["person"], region=s["region"]) if x.outcome == "running"]
-        if running:
-            self.session_id = running[0].id
-        else:
+        self.session_id = self.store.running_session(s["person"], s["region"], self.boot_id)
+        resumed = self.session_id is not None
+        if not resumed:
             self.session_id = self.store.start_session(s["person"], s["region"], s["tool"], self.now_iso(),
-                                                       pain_before=s.get("pain_before"), step=coach["step"])
+                                                       pain_before=s.get("pain_before"), step=coach["step"],
+                                                       device_boot=self.boot_id)
         self._t_checkpoint = t_s
-        self._warnings = {}
         self._who = (s["person"], s["region"])
+        stored = self.store.session(self.session_id).warnings if resumed else ()
+        self._seen = {name: sum(1 for w in stored if w.name == name) for name in {w.name for w in stored}}
+        self._open = {w.name: w.id for w in stored if w.end_t_s is None}
 
-    def _warning(self, event: dict[str, Any]) -> None:
-        key = (event.get("event"), event.get("cell"))
-        t_rel = max(0.0, event["t_s"] - self._t0)
-        if event.get("edge") == "start" and key not in self._warnings:
-            self._warnings[key] = self.store.add_warning(self.session_id, key[0], t_rel)
-        elif event.get("edge") == "end" and key in self._warnings:
-            self.store.end_warning(self._warnings.pop(key), max(t_rel, 0.0))
+    def _coach_warnings(self, coach: dict[str, Any], t_s: float) -> None:
+        """Each warning episode the coach raised (what the person was told, what the summary
+        counts), from its latches in the frame: new starts stored, ends when they go off.
+        An episode that began and ended between two frames ends at the later frame."""
+        now_rel = max(0.0, t_s - self._t0)
+        for name, view in (coach.get("warnings") or {}).items():
+            starts = [float(x) for x in (view.get("times_s") or [])]
+            for i in range(self._seen.get(name, 0), len(starts)):
+                if name in self._open:  # a new episode: the one still open has ended
+                    self.store.end_warning(self._open.pop(name), now_rel)
+                self._open[name] = self.store.add_warning(self.session_id, name,
+                                                          min(max(0.0, starts[i] - self._t0), now_rel))
+            self._seen[name] = len(starts)
+            if not view.get("active") and name in self._open:
+                self.store.end_warning(self._open.pop(name), now_rel)
 
     def _finish(self, outcome: str, coach: dict[str, Any]) -> None:
+        end_rel = self._elapsed(coach)
+        for warning_id in self._open.values():  # still on when the session ended
+            self.store.end_warning(warning_id, end_rel)
+        self._open, self._seen = {}, {}
         self.store.finish_session(self.session_id, self.now_iso(), outcome, pain_after=coach.get("pain_after"),
                                   t_s=self._elapsed(coach), time_in_band_s=coach.get("time_in_band_s") or 0.0,
                                   cycles_done=coach.get("cycles_done") or 0)
         self._ended = (self.session_id, self._who)
-        self.session_id, self._warnings = None, {}
+        self.session_id = None
 
     def _recording(self, event: dict[str, Any]) -> None:
         """The device finished a session's recording. It does so on the stop or rating that ends

@@ -48,7 +48,7 @@ _WARNING_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 #: A session's recording as the device reports it: a finished file in DATA/recordings (never a .part).
 _RECORDING_PATH = re.compile(r"recordings/[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.csv(?:\.gz)?")
 _SESSION_COLUMNS = ("id, person, region, tool, knot_x_mm, knot_y_mm, started_at, ended_at, outcome, pain_before, "
-                    "pain_after, elapsed_s, time_in_band_s, cycles_done, recording_path, step")
+                    "pain_after, elapsed_s, time_in_band_s, cycles_done, recording_path, step")  # not device_boot
 
 
 def sessions_path(data_dir) -> Path:
@@ -165,7 +165,7 @@ class SessionStore:
     def start_session(self, person: str, region: str, tool: str, started_at: str, *,
                       knot_x_mm: float | None = None, knot_y_mm: float | None = None,
                       pain_before: float | None = None, recording_path: str | None = None,
-                      step: str | None = "find") -> int:
+                      step: str | None = "find", device_boot: str | None = None) -> int:
         """Write the session row as it starts; its id for the calls that follow."""
         started, started_utc = _when(started_at, "started_at")
         if knot_x_mm is None and knot_y_mm is not None:
@@ -176,10 +176,19 @@ class SessionStore:
                _number(knot_x_mm, "knot_x_mm", optional=True, lo=None),
                _number(knot_y_mm, "knot_y_mm", optional=True, lo=None), started, started_utc,
                _pain(pain_before, "pain_before"), None if recording_path is None else str(recording_path),
-               _step(step))
+               _step(step), _boot(device_boot))
         cur = self._write("INSERT INTO sessions (person, region, tool, knot_x_mm, knot_y_mm, started_at, "
-                          "started_utc, pain_before, recording_path, step) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+                          "started_utc, pain_before, recording_path, step, device_boot) "
+                          "VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
         return int(cur.lastrowid)
+
+    @_guarded
+    def running_session(self, person: str, region: str, device_boot: str | None) -> int | None:
+        """The session of this person and region still running under this run of the device, if any."""
+        row = self.conn.execute("SELECT id FROM sessions WHERE outcome = 'running' AND person = ? AND region = ? "
+                                "AND device_boot IS ? ORDER BY id DESC LIMIT 1",
+                                (_name(person_key, person), _name(region_key, region), _boot(device_boot))).fetchone()
+        return None if row is None else int(row[0])
 
     @_guarded
     def update_progress(self, session_id: int, t_s: float, time_in_band_s: float, cycles_done: int, *,
@@ -256,15 +265,17 @@ class SessionStore:
             self._close_session(session_id, ended, outcome, _pain(pain_after, "pain_after"))
 
     @_guarded
-    def recover_unfinished(self) -> list[int]:
+    def recover_unfinished(self, device_boot: str | None = None) -> list[int]:
         """Mark sessions left 'running' by a crash or kill as 'crashed' (what they reached is kept).
 
-        Call it when the device starts, before its first session: it cannot tell a
-        session that is still running in another process from one that died.
+        With ``device_boot`` (the device process now running), only sessions of other runs
+        of the device: its own may still be going. Without, every running session: call it
+        so only when no device process can be coaching one.
         """
         with self.batch():
             rows = self.conn.execute("SELECT id, started_at, elapsed_s FROM sessions WHERE outcome = 'running' "
-                                     "ORDER BY id").fetchall()
+                                     "AND (? IS NULL OR device_boot IS NOT ?) ORDER BY id",
+                                     (_boot(device_boot), _boot(device_boot))).fetchall()
             for sid, started_at, elapsed_s in rows:
                 ended = datetime.fromtimestamp(_utc(started_at).timestamp() + elapsed_s,
                                                datetime.fromisoformat(started_at).tzinfo)
@@ -356,6 +367,15 @@ def _name(key, text) -> str:
         return key(text)
     except ProfileError as e:
         raise StoreError(str(e)) from None
+
+
+def _boot(text) -> str | None:
+    """A device process's boot id: a short token of letters and digits (None: not known)."""
+    if text is None:
+        return None
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise StoreError(f"a device boot id is a short token, not {str(text)[:40]!r}")
+    return text
 
 
 def _tool(text) -> str:

@@ -67,13 +67,41 @@ def test_a_full_session_is_stored_with_its_figures(setup):
     assert mid.outcome == "running" and mid.elapsed_s > 60 and mid.time_in_band_s > 0
     loop.command("next")
     advance(clock, loop, 60)
-    loop.command("rate", pain_after=3)
+    summary = loop.command("rate", pain_after=3)["summary"]
     advance(clock, loop, 1)
     s = store.session(sid)
     assert recorder.session_id is None
     assert (s.outcome, s.pain_before, s.pain_after, s.cycles_done) == ("done", 7, 3, 3)
     assert s.knot_x_mm is not None and s.time_in_band_s > 0
     assert any(w.name == "over_band" and w.end_t_s is not None for w in s.warnings)
+    # Every warning the person was given is stored, as many times as the summary counts it,
+    # at the times the coach raised it, each with an end.
+    stored = {name: [w for w in s.warnings if w.name == name] for name in summary["warnings"]}
+    assert {name: len(ws) for name, ws in stored.items()} == summary["warnings"]
+    assert sum(summary["warnings"].values()) >= 2 and summary["warnings"]["on_knot"] >= 1
+    t0 = summary["warning_times_s"]
+    for name, ws in stored.items():
+        for w, start in zip(ws, t0[name]):
+            assert w.end_t_s is not None and w.start_t_s <= w.end_t_s <= s.elapsed_s + 1e-6
+            assert w.start_t_s == pytest.approx(start - loop.coach.start_t_s, abs=0.1)  # no pauses here
+
+
+def test_after_a_power_cut_a_new_session_gets_its_own_row(tmp_path):
+    store = open_store(tmp_path / "sessions.db")
+    coach = {"step": "around", "session": {"person": "eve", "region": "quads", "tool": "roller", "pain_before": 8},
+             "running_s": 5.0, "time_in_band_s": 2.0, "cycles_done": 0, "warnings": {}}
+    before = SessionRecorder(store, now_iso=lambda: "2026-11-27T10:00:00+00:00")
+    before.handle({"type": "hello", "boot_id": "a1", "state": {}})
+    before.handle({"type": "frame", "t_s": 10.0, "coach": coach})
+    old = before.session_id                            # ... the plug is pulled here
+    after = SessionRecorder(store, now_iso=lambda: "2026-11-27T10:20:00+00:00")
+    after.handle({"type": "hello", "boot_id": "b2", "state": {}})
+    assert store.session(old).outcome == "crashed"      # the other run's session is over
+    after.handle({"type": "frame", "t_s": 3.0,
+                  "coach": {**coach, "session": {**coach["session"], "pain_before": 3}, "running_s": 1.0}})
+    new = store.session(after.session_id)
+    assert after.session_id != old and new.pain_before == 3 and new.started_at == "2026-11-27T10:20:00+00:00"
+    store.close()
 
 
 def test_an_aborted_session_and_a_device_restart(setup):
