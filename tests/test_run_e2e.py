@@ -53,7 +53,7 @@ class Follower:
 
     def command(self, name, **args):
         reply = self.link.command(name, timeout_s=10.0, **args)
-        assert reply["ok"], reply
+        assert reply["ok"], reply.get("error")
         return reply
 
 
@@ -131,6 +131,7 @@ def test_coaching_goes_on_while_the_web_process_is_killed_and_a_new_run_follows_
     proc, me = running
     me.wait("the person on the roller", lambda f: f["t_s"] is not None and f["t_s"] > 3.0)
     me.command("start", person="Bo", region="quads", tool="roller", pain_before=6, signs=[])
+    me.command("steer", command="move_onto_knot", kwargs={"transit_s": 0.3})
     me.after(1.0)
     me.command("mark_knot")
     me.command("next")
