@@ -141,3 +141,70 @@ def test_a_broken_coach_file_leaves_the_protocol_defaults(web_app, paired_client
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert 'data-band-lo="4.0"' in html and 'data-band-hi="5.0"' in html and 'data-zone-mm="50.8"' in html
+
+
+class Regions(HTMLParser):
+    """The region mapping base.html puts in every page, and each region button's key and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mapping_text = ""
+        self.buttons: dict[str, str] = {}
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attrs = dict(attrs)
+        if tag == "script" and attrs.get("id") == "kc-regions":
+            self._in = "mapping"
+        elif tag == "button" and attrs.get("data-region"):
+            self._in = attrs["data-region"]
+            self.buttons[self._in] = ""
+
+    def handle_endtag(self, tag) -> None:
+        self._in = None
+
+    def handle_data(self, data) -> None:
+        if self._in == "mapping":
+            self.mapping_text += data
+        elif self._in:
+            self.buttons[self._in] += data
+
+
+def regions_of(html: str) -> Regions:
+    found = Regions()
+    found.feed(html)
+    return found
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/calibrate/person", "/calibrate/platform"])
+def test_every_page_carries_the_one_region_mapping(paired_client, path):
+    import json
+    found = regions_of(paired_client.get(path).get_data(as_text=True))
+    assert json.loads(found.mapping_text) == dict(pages.regions())
+
+
+@pytest.mark.parametrize("path", ["/start", "/calibrate/person"])
+def test_region_buttons_show_everyday_names_and_keep_the_keys(paired_client, path):
+    from calibration.profiles import REGIONS
+    buttons = regions_of(paired_client.get(path).get_data(as_text=True)).buttons
+    assert set(REGIONS) <= set(buttons)  # the keys the API takes
+    shown = {key: " ".join(text.split()) for key, text in buttons.items()}
+    assert shown["adductors"] == "Adductors (inner thigh)"
+    assert shown["tfl"] == "TFL (front of the hip)"
+    assert shown["upper-back"] == "Upper back"
+    assert shown["glutes"] == "Glutes"
+    for key, text in shown.items():
+        assert text == pages.region_label(key) and text != key, (key, text)
+
+
+def test_region_label_of_a_key_it_does_not_list_still_reads_as_words():
+    assert pages.region_label("lower-back") == "Lower back"
+    assert pages.region_label("tfl") == "TFL (front of the hip)"
+
+
+def test_platform_page_states_the_masses_the_api_accepts(paired_client):
+    from calibration.platform_geometry import MAX_MASS_KG, MIN_MASS_KG
+    html = paired_client.get("/calibrate/platform").get_data(as_text=True)
+    assert f'<span id="mass-min">{MIN_MASS_KG:g}</span> kg' in html
+    assert f'<span id="mass-max">{MAX_MASS_KG:g}</span> kg' in html
+    assert "known weight, 2–20 kg." not in html  # not the old, narrower limit

@@ -27,6 +27,7 @@ from flask import Blueprint, current_app, jsonify, render_template
 from calibration.intensity import ScaleError, check_ratings
 from calibration.platform import CalibrationError
 from calibration.platform_cal import check_mass_kg, parse_layout, parse_mass
+from calibration.platform_geometry import MAX_MASS_KG, MIN_MASS_KG
 from calibration.profiles import REGIONS, ProfileError, ProfileStore, person_key, region_key
 from calibration.scale_procedure import DEFAULT_RATINGS
 from server.web.api import COMMAND_TIMEOUT_S, json_object, now
@@ -75,7 +76,9 @@ def person_page():
 
 @bp.get("/calibrate/platform")
 def platform_page():
-    return render_template("calibrate_platform.html", page="calibrate-platform")
+    # the page states the masses the API accepts, from the same limits parse_mass checks
+    return render_template("calibrate_platform.html", page="calibrate-platform",
+                           min_mass_kg=MIN_MASS_KG, max_mass_kg=MAX_MASS_KG)
 
 
 # -- the device ------------------------------------------------------------------------------

@@ -16,18 +16,30 @@ from calibration.profiles import REGIONS
 
 bp = Blueprint("pages", __name__)
 
-#: Body regions offered before a session, with everyday names; the IT band is offered so the
-#: page can explain why it is not rolled and point to the muscles that pull on it.
+#: Everyday names of the body regions, the one mapping every page uses (the templates through
+#: ``region_labels``, the scripts through KC.regionName in common.js, which reads it from
+#: base.html). The keys stay what the API takes. The IT band is named so the start page can
+#: explain why it is not rolled and point to the muscles that pull on it.
 REGION_LABELS = {"calf": "Calf", "shins": "Shins", "hamstrings": "Hamstrings", "quads": "Quads",
-                 "adductors": "Inner thigh", "glutes": "Glutes", "tfl": "Front of hip (TFL)", "lats": "Lats",
-                 "upper-back": "Upper back", "shoulders": "Shoulders", "chest": "Chest",
+                 "adductors": "Adductors (inner thigh)", "glutes": "Glutes", "tfl": "TFL (front of the hip)",
+                 "lats": "Lats", "upper-back": "Upper back", "shoulders": "Shoulders", "chest": "Chest",
                  "forearms": "Forearms", "feet": "Feet", "it-band": "IT band"}
+
+
+def region_label(key: str) -> str:
+    """The everyday name of a region key ('upper-back' -> 'Upper back'), for keys not listed too."""
+    return REGION_LABELS.get(key) or str(key).replace("-", " ").replace("_", " ").capitalize()
 
 
 def regions() -> list[tuple[str, str]]:
     """(key, label) for every region the coach knows, in its own order, then the IT band."""
-    return [(key, REGION_LABELS.get(key, key.replace("-", " ").capitalize())) for key in REGIONS] + [
-        ("it-band", REGION_LABELS["it-band"])]
+    return [(key, region_label(key)) for key in REGIONS] + [("it-band", REGION_LABELS["it-band"])]
+
+
+@bp.app_context_processor
+def region_names() -> dict[str, object]:
+    """Every template (calibration pages too) gets the mapping and the helper."""
+    return {"region_labels": dict(regions()), "region_label": region_label}
 
 
 @bp.get("/")

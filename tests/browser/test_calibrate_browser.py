@@ -46,6 +46,10 @@ def test_the_personal_scale_wizard_end_to_end(page, product, shoot):
     page.goto(product.base_url + "/calibrate/person")
     expect(page.get_by_role("heading", name="Your own 0–10 scale")).to_be_visible()
     expect(page.locator("#sim-note")).to_be_visible()
+    # regions by their everyday names; the key is what goes to the API
+    for key, name in (("adductors", "Adductors (inner thigh)"), ("tfl", "TFL (front of the hip)"),
+                      ("upper-back", "Upper back"), ("calf", "Calf")):
+        expect(page.locator(f'[data-region="{key}"]')).to_have_text(name)
     shoot(page, "calibrate-person-setup")
     page.click("#begin")
     expect(page.locator("#setup-error")).to_have_text("Type the name of who is calibrating.")
@@ -73,6 +77,7 @@ def test_the_personal_scale_wizard_end_to_end(page, product, shoot):
     band_text = page.locator("#band-text").text_content()
     shown = re.search(r"(\d+)–(\d+) N", band_text)
     assert shown, band_text
+    assert band_text.startswith("Your 4–5/10 band for Calf: "), band_text
     expect(page.locator("#result-note")).to_contain_text("Saved")
     shoot(page, "calibrate-person-result", full_page=True)
 

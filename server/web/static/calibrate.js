@@ -195,7 +195,7 @@
       view("result");
       const [lo, hi] = result.band_n;
       const band = $("band-text");
-      band.textContent = `Your 4–5/10 band for ${result.region.replace("-", " ")}: `;
+      band.textContent = `Your 4–5/10 band for ${window.KC.regionName(result.region)}: `;
       const strong = document.createElement("strong");
       strong.textContent = `${Math.round(lo)}–${Math.round(hi)} N`;
       band.appendChild(strong);

@@ -4,6 +4,7 @@
  * KC.stream(handlers)         the live SSE stream (/api/stream) with a banner while the device is away.
  * KC.sound                    Web Audio cue patterns, unlocked by a tap; KC.vibrate where there is one.
  * KC.words                    the words the pages use for steps, warnings and cues.
+ * KC.regionName(key)          a body region's everyday name (the server's one mapping).
  */
 (function () {
   "use strict";
@@ -230,6 +231,20 @@
     return String(name || "").replace(/[_-]+/g, " ");
   }
 
+  // The regions' everyday names: one mapping, from the server (pages.py REGION_LABELS), put in
+  // every page by base.html. A key it does not list still reads as words.
+  let regionLabels = null;
+  /** "upper-back" -> "Upper back"; the key itself is what the API takes. */
+  function regionName(key) {
+    if (regionLabels === null) {
+      const el = document.getElementById("kc-regions");
+      try { regionLabels = (el && JSON.parse(el.textContent)) || {}; } catch (e) { regionLabels = {}; }
+    }
+    if (Object.prototype.hasOwnProperty.call(regionLabels, key)) return regionLabels[key];
+    const words = nice(key).trim();
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
   /** Put text into an element by id (no HTML is ever built from data). */
   function setText(id, text) {
     const el = document.getElementById(id);
@@ -244,6 +259,6 @@
   // Any tap may wake the audio (the browser allows it only then).
   document.addEventListener("pointerdown", () => sound.unlock(), { capture: true });
 
-  window.KC = { api, ApiError, stream, sound, vibrate, words, seconds, nice, setText, banner };
+  window.KC = { api, ApiError, stream, sound, vibrate, words, seconds, nice, regionName, setText, banner };
   window.api = api;
 })();

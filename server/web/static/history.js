@@ -3,7 +3,7 @@
  * the list of sessions and the downloads. Everything comes from /api/progress and /api/sessions. */
 (function () {
   "use strict";
-  const { api, nice, setText } = window.KC;
+  const { api, regionName, setText } = window.KC;
   const $ = (id) => document.getElementById(id);
   const PERSON_KEY = "knotcoach.historyPerson";
   const DAY_S = 86400;
@@ -139,10 +139,10 @@
   }
 
   function knotName(knot) {
-    const region = nice(knot.region);
+    const region = regionName(knot.region);
     const where = knot.x_mm === null || knot.x_mm === undefined ? "no knot marked"
       : `knot at ${Math.round(knot.x_mm)}` + (knot.y_mm === null || knot.y_mm === undefined ? " mm" : `, ${Math.round(knot.y_mm)} mm`);
-    return `${region.charAt(0).toUpperCase()}${region.slice(1)}: ${where}`;
+    return `${region}: ${where}`;
   }
 
   /** At least the last week on the x axis, one tick per day while that fits, so one session still reads as a day. */
@@ -208,7 +208,7 @@
       const when = new Date(s.started_at);
       const cells = [
         isNaN(when) ? s.started_at : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }),
-        nice(s.region),
+        regionName(s.region),
         `${s.pain_before ?? "–"} → ${s.pain_after ?? "–"}`,
         `${Math.round(s.time_in_band_s || 0)} s`,
         String(s.cycles_done ?? 0),

@@ -3,7 +3,7 @@
  * when this knot was already worked today, and the person can still choose to go on. */
 (function () {
   "use strict";
-  const { api, sound, words, nice, setText } = window.KC;
+  const { api, sound, words, nice, regionName, setText } = window.KC;
   const $ = (id) => document.getElementById(id);
   const NAME = /^[\p{L}\p{N}][\p{L}\p{N}_-]{0,31}$/u;
 
@@ -80,7 +80,7 @@
       setText("it-band-text", info.redirect_text || "The IT band is a tough sheet of connective tissue, " +
         "not a muscle: rolling it cannot loosen it. The pull comes from the muscles attached to it.");
       const targets = (info.redirect || []).map((r) => (typeof r === "string" ? r : r.region));
-      $("it-band-targets").replaceChildren(...targets.map((r) => chip(nice(r), { redirect: r }, false)));
+      $("it-band-targets").replaceChildren(...targets.map((r) => chip(regionName(r), { redirect: r }, false)));
     } else {
       const suggested = info.suggested && info.suggested.tool;
       $("tools").replaceChildren(...(info.tools || []).map((t) =>
