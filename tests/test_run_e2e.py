@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -51,6 +52,11 @@ class Follower:
         t0 = self.wait("a frame", lambda f: f["t_s"] is not None)["t_s"]
         return self.wait(f"{seconds} s of samples", lambda f: f["t_s"] >= t0 + seconds)
 
+    def script(self):
+        """From now on the simulated person does only what the script says (no lifting off on a whim)."""
+        self.command("steer", command="autopilot", kwargs={"on": False})
+        self.command("steer", command="lie_down")
+
     def command(self, name, **args):
         reply = self.link.command(name, timeout_s=10.0, **args)
         assert reply["ok"], reply.get("error")
@@ -81,6 +87,7 @@ def test_a_whole_session_through_knotcoach_run_lands_in_the_database(running, tm
     proc, me = running
     me.wait("the person on the roller", lambda f: f["t_s"] is not None and f["t_s"] > 3.0)
     me.command("start", person="Ana", region="calf", tool="roller", pain_before=7, signs=[])
+    me.script()
     me.after(2.0)
     me.command("steer", command="move_onto_knot", kwargs={"transit_s": 0.3})
     me.after(1.0)
@@ -131,6 +138,7 @@ def test_coaching_goes_on_while_the_web_process_is_killed_and_a_new_run_follows_
     proc, me = running
     me.wait("the person on the roller", lambda f: f["t_s"] is not None and f["t_s"] > 3.0)
     me.command("start", person="Bo", region="quads", tool="roller", pain_before=6, signs=[])
+    me.script()
     me.command("steer", command="move_onto_knot", kwargs={"transit_s": 0.3})
     me.after(1.0)
     me.command("mark_knot")
@@ -186,11 +194,11 @@ def test_run_serves_the_tablet_on_the_default_source_and_stops_on_sigterm(tmp_pa
         resp = conn.getresponse()
         resp.read()
         cookie = resp.getheader("Set-Cookie").split(";")[0]
-        follower = Follower(tmp_path / "device.sock")
-        with follower.link:
-            follower.wait("a frame", lambda f: f["t_s"] is not None)
-        conn.request("GET", "/api/state", headers={"Cookie": cookie})
-        body = json.loads(conn.getresponse().read())
+        deadline, body = time.monotonic() + 30.0, {}
+        while not body.get("connected") and time.monotonic() < deadline:  # the web's own link connects
+            conn.request("GET", "/api/state", headers={"Cookie": cookie})
+            body = json.loads(conn.getresponse().read())
+            threading.Event().wait(0.1)
         conn.close()
         assert body["connected"] and body["source"] == "simulated"   # auto found no boards here
     finally:
