@@ -117,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         _check(args)
         watch = _watch(args)
         loop, closers = _assemble(args, data_dir, watch, say)
-    except (ValueError, OSError, StoreError) as e:
+    except (ValueError, StoreError) as e:
         say(str(e))
-        return 2
+        return 2  # a configuration error: starting again will not help
+    except OSError as e:
+        say(f"cannot start: {e}")
+        return 1  # maybe passing (GPIO busy at boot, a full disk): the supervisor may try again
     say(f"coaching; channel at {data_dir / SOCKET_NAME}")
     try:
         _wait_for_client(loop.channel, args.wait_client, stop)

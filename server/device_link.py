@@ -12,6 +12,7 @@ waits for its reply. The device never waits for us.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 import socket
 import threading
 from pathlib import Path
@@ -36,7 +37,7 @@ class DeviceLink:
         self._listeners: list[Listener] = []
         self._replies: dict[int, dict[str, Any]] = {}
         self._waiting: set[int] = set()
-        self.errors: list[str] = []  # listener failures, for the web process to log
+        self.errors: deque[str] = deque(maxlen=100)  # recent listener failures, for the web process to log
         self._reply_ready = threading.Condition()
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None

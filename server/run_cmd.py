@@ -65,6 +65,8 @@ def run(args) -> int:
     from server.supervisor import DeviceProcess
 
     kind = _check_source(args)
+    if not args.no_web:
+        _check_host(args.host)
     stored_platform(args)  # a damaged calibration file is named here, before anything starts
     band = None
     if args.person:
@@ -119,6 +121,7 @@ class AlreadyRunning:
 def serve(args) -> int:
     from server.runner import Runtime, StopSignal, WebOptions
 
+    _check_host(args.host)
     data = data_dir(args)
     _prepare(data)
     runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port), source_kind="hx711")  # until the device says
@@ -136,6 +139,15 @@ def serve(args) -> int:
             runtime.stop()
     _say("stopped")
     return 0
+
+
+def _check_host(host: str) -> None:
+    """A --host that names no address of this machine is refused before anything starts."""
+    import socket
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError) as e:
+        raise InputError(f"--host {host!r}: not an address this machine can listen on ({e})") from None
 
 
 def _prepare(data) -> None:

@@ -93,6 +93,7 @@ class Runtime:
             self.say(f"sessions will not be kept: {e}")
             store = None
         recorder = SessionRecorder(store) if store is not None else None
+        said = None
         try:
             while (message := self._messages.get()) is not None:
                 self.view.handle(message)
@@ -100,7 +101,9 @@ class Runtime:
                     try:
                         recorder.handle(message)
                     except (StoreError, ValueError, OSError) as e:  # keep coaching; say why it is not kept
-                        self.say(f"could not keep this in the session history: {e}")
+                        if str(e) != said:  # once, not for every frame that follows
+                            said = str(e)
+                            self.say(f"could not keep this in the session history: {e}")
         finally:
             if store is not None:
                 store.close()
@@ -110,7 +113,10 @@ class Runtime:
         from server.web.pairing import announce, write_web_info
         from server.web.serving import make_server, public_urls
         app = create_app({"DATA_DIR": self.data_dir, "DEVICE": self.link, "SOURCE_KIND": self.source_kind})
-        self._server = make_server(app, self.web.host, self.web.port)
+        try:
+            self._server = make_server(app, self.web.host, self.web.port)
+        except ValueError as e:  # waitress: a host name that does not resolve
+            raise OSError(str(e)) from None
         self._server_thread = threading.Thread(target=self._server.run, name="web", daemon=True)
         self._server_thread.start()
         self.urls = public_urls(self.web.host, self._server.port)

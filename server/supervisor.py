@@ -38,7 +38,9 @@ class DeviceProcess:
         self.state = "new"                      # new, running, finished, failed, stopped
 
     def start(self) -> "DeviceProcess":
-        self.proc = self.popen(self.argv)
+        # Its own session: Ctrl-C in the terminal reaches this process, which stops the device
+        # cleanly, rather than hitting the device mid-import.
+        self.proc = self.popen(self.argv, start_new_session=True)
         self.state = "running"
         return self
 

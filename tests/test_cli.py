@@ -238,3 +238,11 @@ def test_a_damaged_platform_calibration_is_reported_not_used(tmp_path, capsys):
     (tmp_path / "platform.json").write_text("{ not json")
     assert main(["run", "--source", "sim", "--seconds", "1", "--data-dir", str(tmp_path)]) == 2
     assert "stored platform calibration cannot be used" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_host_that_does_not_resolve_is_one_line_before_anything_starts(tmp_path, capsys, command):
+    assert main([command, "--host", "no-such-host.invalid", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--host 'no-such-host.invalid': not an address" in err[0]
+    assert not (tmp_path / "device.sock").exists()

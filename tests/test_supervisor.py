@@ -13,8 +13,9 @@ from server.supervisor import DeviceProcess
 class FakeProcess:
     """Stands in for subprocess.Popen: exits when the test says, answers signals as told."""
 
-    def __init__(self, argv, ignores_term=False):
+    def __init__(self, argv, ignores_term=False, start_new_session=False):
         self.argv, self.returncode, self.signals, self.ignores_term = argv, None, [], ignores_term
+        self.start_new_session = start_new_session
         self.killed = False
 
     def poll(self):
@@ -39,8 +40,8 @@ def rig():
     clock = {"t": 0.0}
     started, said = [], []
 
-    def popen(argv):
-        started.append(FakeProcess(argv))
+    def popen(argv, **kw):
+        started.append(FakeProcess(argv, **kw))
         return started[-1]
 
     def make(**kw):
@@ -52,6 +53,7 @@ def test_a_crash_is_restarted_and_a_normal_end_finishes_the_run(rig):
     make, clock, started, said = rig
     device = make().start()
     assert device.check() == "running" and len(started) == 1
+    assert started[-1].start_new_session                # Ctrl-C reaches us, not the device mid-import
     started[-1].returncode = -11                       # segfault
     assert device.check() == "running" and len(started) == 2
     assert "stopped unexpectedly (status -11)" in said[-1]
@@ -91,6 +93,6 @@ def test_stop_asks_politely_then_kills(rig):
     assert device.stop() == 0 and started[-1].signals == [signal.SIGTERM] and not started[-1].killed
     assert device.check() == "stopped"
 
-    stubborn = DeviceProcess(["device"], say=said.append, popen=lambda argv: FakeProcess(argv, ignores_term=True))
+    stubborn = DeviceProcess(["device"], say=said.append, popen=lambda argv, **kw: FakeProcess(argv, ignores_term=True))
     stubborn.start()
     assert stubborn.stop(timeout_s=0.0) == -9 and stubborn.proc.killed and "killing it" in said[-1]

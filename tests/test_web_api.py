@@ -186,3 +186,21 @@ def test_people_lists_scales_and_session_only_people(paired_client, tmp_path):
     assert quads["region"] == "quads" and "error" in quads
     assert body[1] == {"person": "ben", "regions": []}
 
+
+
+@pytest.mark.parametrize("person, region, says", [
+    ("O'Brien", "calf", "a person's name needs 1-32 letters"),
+    ("x" * 40, "calf", "a person's name needs 1-32 letters"),
+    ("ana", "elbow", "unknown body region"),
+])
+def test_start_refuses_names_the_history_could_not_keep(paired_client, fake_device, person, region, says):
+    r = paired_client.post("/api/command/start", json={"person": person, "region": region, "tool": "roller",
+                                                        "pain_before": 5, "signs": []})
+    assert r.status_code == 400 and says in r.json["error"]
+    assert fake_device.commands == []                   # the device never started a session
+
+
+def test_the_it_band_goes_to_the_device_which_redirects_it(paired_client, fake_device):
+    r = paired_client.post("/api/command/start", json={"person": "ana", "region": "IT band", "tool": "roller",
+                                                        "pain_before": 5, "signs": []})
+    assert r.status_code == 200 and fake_device.commands[0][0] == "start"

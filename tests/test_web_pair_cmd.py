@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from server.cli import main
 from server.web import create_app
 from server.web.pairing import PairingStore, announce, clear_web_info, read_web_info, write_web_info
@@ -91,3 +93,17 @@ def test_pair_with_a_damaged_pairing_file_is_one_line(tmp_path, capsys):
     assert main(["pair", "--list", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "web-pairing.json" in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand a file to another user (CI runs as root)")
+def test_sudo_knotcoach_pair_leaves_the_files_readable_by_the_service_user(tmp_path):
+    from server.web.pairing import load_or_create_secret
+    data = tmp_path / "var-lib-knotcoach"
+    data.mkdir()
+    os.chown(data, 4242, 4243)                     # the knotcoach service user owns the data directory
+    load_or_create_secret(data)
+    PairingStore(data).issue_token()              # as root, like 'sudo knotcoach pair'
+    for name in ("web-secret", "web-pairing.json", "web-pairing.lock"):
+        st = (data / name).stat()
+        assert (st.st_uid, st.st_gid) == (4242, 4243), name
+        assert st.st_mode & 0o077 == 0, name       # still private to that user

@@ -186,12 +186,15 @@ def device_command(name: str, args: dict[str, Any]) -> dict[str, Any]:
 def _dose_guard(args: dict[str, Any], anyway: bool) -> dict[str, Any] | None:
     """The once-a-day guard before a session: 409 with advice, unless ``anyway``."""
     from calibration.profiles import ProfileError, person_key, region_key
+    from firmware.coach.screen import is_it_band
     from server.progress import dose_check
     from server.web.db import get_store
-    try:
+    if isinstance(args.get("region"), str) and is_it_band(args["region"]):
+        return None  # the device's own screen redirects it to the glutes and TFL; no session starts
+    try:  # a session that could not be kept must not start
         person, region = person_key(args.get("person")), region_key(args.get("region"))
-    except ProfileError:
-        return None  # not a name we store: the device's own screen refuses or redirects it
+    except ProfileError as e:
+        raise ApiError(400, str(e)) from None
     moment = now()
     # From yesterday: a stored date is in the offset it was written with, which may not be ours.
     since = (moment - dt.timedelta(days=1)).date().isoformat()

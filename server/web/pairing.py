@@ -49,6 +49,16 @@ MAX_FILE_BYTES = 256 * 1024
 
 # -- the secret ----------------------------------------------------------------------
 
+def owned_by_dir(path: Path) -> None:
+    """Root (``sudo knotcoach pair``) leaves a file to the data directory's owner, so the
+    service user that serves the tablets can still read it; anyone else changes nothing."""
+    if os.geteuid() != 0:
+        return
+    folder = path.parent.stat()
+    if (path.stat().st_uid, path.stat().st_gid) != (folder.st_uid, folder.st_gid):
+        os.chown(path, folder.st_uid, folder.st_gid)
+
+
 def load_or_create_secret(data_dir) -> bytes:
     """The signing secret from ``DATA/web-secret``, created (0600) on first use."""
     path = Path(data_dir) / SECRET_NAME
@@ -67,6 +77,7 @@ def load_or_create_secret(data_dir) -> bytes:
                 os.fsync(f.fileno())
             with contextlib.suppress(FileExistsError):  # another process made one first: use theirs
                 os.link(tmp, path)
+                owned_by_dir(path)
         finally:
             tmp.unlink(missing_ok=True)
     return _read_secret(path)
@@ -201,6 +212,7 @@ class PairingStore:
     def _changing(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        owned_by_dir(self.lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             data = self._read() if self.path.exists() else _empty()
@@ -208,6 +220,7 @@ class PairingStore:
             data["tokens"] = [t for t in data["tokens"] if t["expires_s"] >= now]
             yield data
             write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+            owned_by_dir(self.path)
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
