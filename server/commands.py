@@ -44,7 +44,10 @@ def data_dir(args):
     from pathlib import Path
 
     from calibration.files import default_data_dir
-    return Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
+    path = Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: is a file, not a data folder (--data-dir)")
+    return path
 
 
 def stored_platform(args):

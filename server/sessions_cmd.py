@@ -110,16 +110,38 @@ def _progress(args, sessions, out, InputError, now_iso) -> int:
     """Across days, per knot: the next-day question, the trend, a recurring knot, reminders."""
     import datetime as dt
 
-    from server.progress import report
+    from calibration.profiles import ProfileError, person_key
+    from server.progress import group_knots, report
     if not args.person or args.out or args.format:
         raise InputError("--progress needs --person, and goes without --out and --format")
+    try:
+        person = person_key(args.person)
+    except ProfileError as e:
+        raise InputError(str(e)) from None
     now = now_iso or dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    advice = report(sessions, args.person, now)
-    if not advice:
-        out(f"Nothing to report for {args.person} yet." if sessions else f"No sessions for {args.person} yet.")
+    knots = [k for k in group_knots(sessions) if k.person == person]
+    if not knots:
+        out(f"No sessions for {args.person} yet.")
+        return 0
+    for knot in sorted(knots, key=lambda k: k.sessions[-1].started_at, reverse=True):
+        out(knot_line(knot))
+    advice = report(sessions, person, now)
+    if advice:
+        out("")
     for item in advice:
         out(f"- {item.text}")
     return 0
+
+
+def knot_line(knot) -> str:
+    """One knot at a glance: how often, since when, and how tender before and after lately."""
+    last = knot.sessions[-1]
+    def pain(value) -> str:
+        return "?" if value is None else f"{value:g}"
+    pains = f", tenderness {pain(last.pain_before)} -> {pain(last.pain_after)}/10 last time"
+    first_day, last_day = knot.sessions[0].started_at[:10], last.started_at[:10]
+    span = last_day if first_day == last_day else f"{first_day} to {last_day}"
+    return f"{knot.name}: {len(knot.sessions)} session(s), {span}{pains}"
 
 
 def _export_format(args, InputError) -> str | None:

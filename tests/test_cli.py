@@ -246,3 +246,14 @@ def test_a_host_that_does_not_resolve_is_one_line_before_anything_starts(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--host 'no-such-host.invalid': not an address" in err[0]
     assert not (tmp_path / "device.sock").exists()
+
+
+@pytest.mark.parametrize("argv", [["sessions"], ["profile", "list"], ["pair", "--list"], ["run", "--no-web"],
+                                  ["calibrate", "platform", "--source", "sim"]])
+def test_a_data_dir_that_is_a_file_is_one_line(tmp_path, capsys, argv):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("mine\n")
+    assert main([*argv, "--data-dir", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a data folder" in err[0]
+    assert not_a_folder.read_text() == "mine\n"

@@ -183,9 +183,22 @@ def test_progress_tells_how_a_knot_comes_along(tmp_path):
     args = parse("--person", "cy", "--progress", "--data-dir", str(tmp_path))
     assert sessions_cmd.run(args, out=lines.append, now_iso="2026-11-23T09:00:00+00:00") == 0
     text = "\n".join(lines)
-    assert lines and all(line.startswith("- ") for line in lines)
+    assert lines[0] == "calf knot at 200, 100 mm: 3 session(s), 2026-11-20 to 2026-11-22, " \
+                       "tenderness 4 -> 2/10 last time"                   # the knot at a glance
+    assert lines[1] == "" and all(line.startswith("- ") for line in lines[2:])
     assert "tender before 8/10 -> 4/10" in text and "easing" in text   # the 3-day trend
     assert "How tender is the calf knot" in text                         # the next-day question
+
+
+def test_progress_shows_each_knot_even_with_nothing_to_advise(tmp_path):
+    daily_calf_sessions(tmp_path, [(5, 4)])
+    lines = []
+    args = parse("--person", "CY", "--progress", "--data-dir", str(tmp_path))   # however the name is typed
+    assert sessions_cmd.run(args, out=lines.append, now_iso="2026-11-20T20:00:00+00:00") == 0
+    assert lines[0].startswith("calf knot at 200, 100 mm: 1 session(s), 2026-11-20, tenderness 5 -> 4/10")
+    lines = []
+    args = parse("--person", "nobody", "--progress", "--data-dir", str(tmp_path))
+    assert sessions_cmd.run(args, out=lines.append) == 0 and lines == ["No sessions for nobody yet."]
 
 
 def test_progress_needs_a_person(data, capsys):
