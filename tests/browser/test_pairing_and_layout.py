@@ -9,6 +9,7 @@ import signal
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, open_tab
+from tests.browser.flows import start_session
 
 
 def test_unpaired_tablet_is_told_how_to_pair_then_sees_live_data(browser, product, shoot):
@@ -45,6 +46,28 @@ def no_sideways_scroll(tab) -> bool:
     return tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
+def check_injury_signs(tab, base_url: str) -> None:
+    """The start page asks exactly the device's injury signs (/api/screen), in its words, each
+    beside a tick box of one fixed, big size however its label wraps."""
+    want = tab.request.get(base_url + "/api/screen").json()["signs"]
+    boxes = tab.locator("#signs input[type=checkbox]")
+    expect(boxes).to_have_count(len(want))
+    shown = tab.evaluate("""() => [...document.querySelectorAll('#signs label.check')].map(l => {
+        const box = l.querySelector('input').getBoundingClientRect();
+        return {name: l.querySelector('input').value, text: l.textContent.trim(),
+                w: box.width, h: box.height, lines: Math.round(l.querySelector('span').offsetHeight /
+                  parseFloat(getComputedStyle(l.querySelector('span')).lineHeight))};
+      })""")
+    assert [s["name"] for s in shown] == [s["name"] for s in want]
+    assert [s["text"].casefold() for s in shown] == [s["text"].casefold() for s in want]
+    sizes = {(round(s["w"]), round(s["h"])) for s in shown}
+    assert len(sizes) == 1, shown  # a wrapped label does not squeeze its box
+    (width, height), = sizes
+    assert width >= 30 and height >= 30, shown
+    if tab.viewport_size["width"] < 600:
+        assert max(s["lines"] for s in shown) >= 2, shown  # on a phone a label does wrap: the case that matters
+
+
 def test_tablet_landscape_fits_the_reading_timer_and_buttons_on_one_screen(page, shoot):
     expect(page.locator("#force")).to_have_text(re.compile(r"N on the platform"))
     height = page.viewport_size["height"]
@@ -73,6 +96,8 @@ def test_tablet_portrait_and_phone_layouts(browser, product, paired_state, shoot
                 tab.goto(product.base_url + path)
                 expect(tab.locator(".disclaimer")).to_be_visible()
                 assert no_sideways_scroll(tab), (name, path)
+                if path == "/start":
+                    check_injury_signs(tab, product.base_url)
                 shoot(tab, f"{path.strip('/')}-{name}", full_page=True)
             assert tab.errors == []
         finally:
@@ -85,6 +110,10 @@ def test_start_page_redirects_the_it_band_and_stops_on_an_injury_sign(page, prod
     page.click('[data-region="it-band"]')
     expect(page.locator("#it-band")).to_be_visible()
     expect(page.locator("#it-band-text")).to_contain_text("glutes")
+    # the muscles to roll instead, by their everyday names (the keys stay in the data)
+    expect(page.locator("#it-band-targets button")).to_have_text(["Glutes", "TFL (front of the hip)"])
+    expect(page.locator('[data-region="adductors"]')).to_have_text("Adductors (inner thigh)")
+    expect(page.locator('[data-region="upper-back"]')).to_have_text("Upper back")
     expect(page.locator("#tool-section")).to_be_hidden()
     page.click('#pain [data-pain="6"]')
     expect(page.locator("#btn-begin")).to_be_disabled()
@@ -109,13 +138,26 @@ def test_start_page_redirects_the_it_band_and_stops_on_an_injury_sign(page, prod
     expect(page.locator("#step-name")).to_have_text("No session")
 
 
-def test_device_lost_shows_a_banner_until_it_is_back(page, product, shoot):
-    """Last in this module: the device process is killed and the product starts a new one."""
-    expect(page.locator("#link-banner")).to_be_hidden()
-    os.kill(product.device_pid(), signal.SIGKILL)
+def test_device_lost_mid_session_says_so_and_what_the_restart_ended(page, product, shoot):
+    """Last in this module: the device process is killed during a session and the product
+    starts a new one, which knows nothing of that session."""
+    start_session(page, product.base_url, "Eve", "calf", 5)
     banner = page.locator("#link-banner")
-    expect(banner).to_contain_text("Device disconnected: reconnecting")
+    expect(banner).to_be_hidden()
+    os.kill(product.device_pid(), signal.SIGKILL)
+    expect(banner).to_have_text("The coach is not answering — reconnecting…")  # nothing claimed to go on
     shoot(page, "live-device-disconnected")
-    expect(banner).to_be_hidden(timeout=60_000)  # the new device process is running and sending frames
+    restarted = ("The coach restarted: the session that was running ended (it is kept in History as interrupted). "
+                 "Tap Start for a new one.")
+    expect(banner).to_have_text(restarted, timeout=60_000)  # the new device process is there
     expect(page.locator("#force")).to_have_text(re.compile(r"^\d+ N on the platform$"))
     expect(page.locator("#step-name")).to_have_text("No session")
+    expect(page.locator("body")).not_to_have_class(re.compile(r"device-lost"))  # live data again, not faded
+    shoot(page, "live-device-restarted")
+    # what the banner says of History is so: the session was kept, as crashed (History's "interrupted")
+    sessions = page.request.get(product.base_url + "/api/sessions?person=eve").json()
+    assert [s["outcome"] for s in sessions] == ["crashed"], sessions
+    # the notice stays on this page while nothing new runs; a reload starts with a clean slate
+    page.reload()
+    expect(page.locator("#force")).to_have_text(re.compile(r"^\d+ N on the platform$"))
+    expect(banner).to_be_hidden()

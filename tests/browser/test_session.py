@@ -48,6 +48,16 @@ def test_whole_session_from_start_page_to_summary(page, product, shoot):
     expect(page.locator("#btn-next")).to_be_enabled(timeout=30_000)
     expect(page.locator("#btn-next")).to_have_text("Next: contract–relax")
     expect(page.locator("#fact-band")).not_to_have_text("0 s")  # time in the band was counted
+    # paused with Next open: nothing invites a tap on Next until Resume
+    page.click("#btn-pause")
+    expect(page.locator("#btn-next")).to_have_text("Paused")
+    expect(page.locator("#btn-next")).to_be_disabled()
+    expect(page.locator("#countdown-note")).to_have_text("Paused: tap Resume to go on")
+    shoot(page, "live-around-paused")
+    page.click("#btn-pause")
+    expect(page.locator("#btn-next")).to_have_text("Next: contract–relax")
+    expect(page.locator("#btn-next")).to_be_enabled()
+    expect(page.locator("#countdown-note")).to_have_text("You may go on: tap Next")
     page.evaluate(WATCH_TIMER)
     page.click("#btn-next")
     expect(page.locator("#step-name")).to_contain_text("Contract–relax")

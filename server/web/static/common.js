@@ -62,16 +62,38 @@
   };
 
   // ------------------------------------------------------------------ stream
+  // Steps in which the coach has a session under way (the recorder keeps these in History; a
+  // restart of the device process ends them as "interrupted").
+  const SESSION_STEPS = ["find", "around", "reset", "rerate"];
+  const DEVICE_LOST = "The coach is not answering — reconnecting…";
+  const RESTARTED = "The coach restarted: the session that was running ended " +
+    "(it is kept in History as interrupted). Tap Start for a new one.";
+  const RESTARTED_EARLY = "The coach restarted: the session you were beginning did not start. Tap Start for a new one.";
+
+  /** What a restart did, from the step the coach was in before it ("" when nothing was lost). */
+  function restartNotice(stepBefore) {
+    if (SESSION_STEPS.includes(stepBefore)) return RESTARTED;
+    return stepBefore === "ready" ? RESTARTED_EARLY : "";
+  }
+
   /** Follow /api/stream. handlers: state(body), frame(frame), warning(ev), cue(ev), device(ev).
-   *  EventSource reconnects by itself after a dropped connection; a refused one (closed) is retried here. */
+   *  EventSource reconnects by itself after a dropped connection; a refused one (closed) is retried here.
+   *  While the device is away the banner says so (it may have died: nothing is claimed to go on);
+   *  when it comes back restarted, the banner says what became of a session that was running,
+   *  until a new session begins. */
   function stream(handlers) {
     let source = null;
     let retryTimer = null;
     let deviceUp = true;
+    let step = null;   // the coach's step in the latest frame, from before any restart
     const call = (name, data) => { if (handlers[name]) handlers[name](data); };
     const parse = (e) => { try { return JSON.parse(e.data); } catch (err) { return null; } };
-    const showDevice = () => banner.set("device", deviceUp ? "" :
-      "Device disconnected: reconnecting… (coaching goes on by sound on the device)");
+    const showDevice = () => banner.set("device", deviceUp ? "" : DEVICE_LOST);
+    const follow = (frame) => {
+      const now = frame && frame.coach ? frame.coach.step : null;
+      if (now && now !== "screen") banner.set("restart", "");   // a new session: the notice is old news
+      if (now) step = now;
+    };
 
     function open() {
       source = new EventSource("/api/stream");
@@ -81,12 +103,14 @@
         if (!body) return;
         deviceUp = body.connected !== false;
         showDevice();
+        follow(body.frame);
         call("state", body);
       });
       source.addEventListener("frame", (e) => {
         const frame = parse(e);
         if (!frame) return;
         if (!deviceUp) { deviceUp = true; showDevice(); }
+        follow(frame);
         call("frame", frame);
       });
       for (const name of ["warning", "cue"]) {
@@ -97,6 +121,11 @@
         if (!ev) return;
         deviceUp = !!ev.connected;
         showDevice();
+        if (ev.connected && ev.restarted) {
+          const notice = restartNotice(step);
+          if (notice) banner.set("restart", notice);
+          step = null;   // the state that follows is the new process's
+        }
         call("device", ev);
       });
       source.addEventListener("error", () => {

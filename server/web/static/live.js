@@ -13,6 +13,9 @@
   const BAND_HI = Number(setup.bandHi) || 5;
   const ZONE_MM = Number(setup.zoneMm) || 50.8;
   const HINTS = new Set(["below_band"]);   // shown, but no full-screen flash
+  // Steps in which the warning strip keeps its room even with nothing to say, so a warning
+  // coming or going never moves the reading (nor shrinks it, in landscape).
+  const STRIP_STEPS = ["ready", "find", "around", "reset"];
   // the most urgent first: it names the strip's colour and leads its text
   const URGENCY = ["sensor_fault", "on_knot", "over_band", "time_cap", "lingering", "fast_stroke", "below_band"];
   const byUrgency = (a, b) => (URGENCY.indexOf(a) + 1 || 99) - (URGENCY.indexOf(b) + 1 || 99);
@@ -121,8 +124,10 @@
     const names = [...live.active].sort(byUrgency);
     const alarms = names.filter((n) => !HINTS.has(n));
     const shown = alarms.length ? alarms : names;
-    const key = shown.join(",");
-    el.hidden = shown.length === 0;
+    const reserved = STRIP_STEPS.includes(document.body.dataset.step);
+    const key = (reserved ? "room:" : "") + shown.join(",");
+    el.hidden = shown.length === 0 && !reserved;
+    el.classList.toggle("calm", shown.length === 0);
     el.dataset.warning = shown[0] || "";
     setText("warning", shown.map((n) => words.warnings[n] || n).join(" · "));
     document.body.classList.toggle("alarm", alarms.length > 0);
@@ -160,12 +165,21 @@
     if (!loaded) zone = "off";
     else if (value === null) { zone = "unknown"; text = "No 0–10 scale: showing newtons"; }
     else if (value > BAND_HI) { zone = "over"; text = "Too hard"; }
-    else if (value >= BAND_LO) { zone = "in"; text = "In the band"; }
+    else if (value >= BAND_LO) [zone, text] = inBandWords();
     else { zone = "under"; text = "Light"; }
     const band = $("band-state");
     band.dataset.zone = zone;
     setText("band-state", text);
     document.querySelector(".reading-panel").dataset.zone = zone;
+  }
+
+  /** A reading inside the band, as the coach sees it: a too-hard warning ends only a little
+   *  below the band's top (its hysteresis), and on the knot no pressure is right, so while
+   *  either is on the label agrees with the warning strip rather than saying "In the band". */
+  function inBandWords() {
+    if (live.active.has("on_knot")) return ["knot", "Move off the knot"];
+    if (live.active.has("over_band")) return ["over", "Ease off a little more"];
+    return ["in", "In the band"];
   }
 
   // --------------------------------------------------------- step panel
@@ -191,6 +205,7 @@
       value = seconds(coach.step_elapsed_s);
       note = coach.knot ? "Tap Next to roll around it" : "";
     }
+    if (coach && coach.paused && (step === "around" || step === "find")) note = "Paused: tap Resume to go on";
     const box = $("countdown");
     box.dataset.phase = step === "reset" && cycle ? cycle.phase : step;
     setText("countdown-label", label);
@@ -219,7 +234,8 @@
     const next = $("btn-next");
     next.disabled = !(coach && coach.can_next);
     let nextLabel = "Next";
-    if (step === "ready") nextLabel = "Begin now";
+    if (coach && coach.paused) { nextLabel = "Paused"; next.disabled = true; }   // Resume comes first
+    else if (step === "ready") nextLabel = "Begin now";
     else if (step === "find") nextLabel = coach.knot ? "Next: roll around it" : "Next (mark first)";
     else if (step === "around") nextLabel = coach.can_next ? "Next: contract–relax" : `Next in ${Math.ceil(coach.next_in_s || 0)} s`;
     else if (step === "reset") nextLabel = coach.can_next ? "Finish cycles" : "Next (after one cycle)";
