@@ -241,6 +241,11 @@ EOF
 # ($STATE_DIR) unless --data-dir or \$STATE_DIRECTORY names another.
 STATE_DIRECTORY="\${STATE_DIRECTORY:-$STATE_DIR}"
 export STATE_DIRECTORY
+# Run as root (sudo knotcoach ...), it works as the service user, so every file it
+# writes in the data directory stays readable and writable by the units.
+if [ "\$(id -u)" = 0 ]; then
+  exec runuser -u $SERVICE_USER -- env STATE_DIRECTORY="\$STATE_DIRECTORY" $VENV/bin/knotcoach "\$@"
+fi
 exec $VENV/bin/knotcoach "\$@"
 EOF
 }
