@@ -11,6 +11,7 @@ systemd unit start it.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 from calibration.files import StoreError, default_data_dir
 from firmware.live import FRAME_S
 from firmware.monitor import WatchSettings
-from firmware.realtime import DEFAULT_PRIORITY, request_realtime
+from firmware.realtime import DEFAULT_PRIORITY, own_cpu, pin_cpu, request_realtime
 
 SOCKET_NAME = "device.sock"
 #: The protocol's numbers as the household set them (CoachSettings fields), in the data directory.
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--band-newtons", default="185:330", help="band until a person's scale is chosen")
     p.add_argument("--priority", type=int, default=DEFAULT_PRIORITY,
                    help="real-time priority to ask for (1-99; 0: ordinary scheduling)")
-    p.add_argument("--cpu", type=int, help="a CPU to pin the process to")
+    p.add_argument("--cpu", default="auto", help="a CPU of its own: a number, 'auto' (the last one, when there "
+                   "are two or more) or 'none'")
     p.add_argument("--knot", help="X_MM[,Y_MM]: warn when resting here (the coach marks its own knot)")
     p.add_argument("--zone-mm", type=float, default=50.8, help="no-go radius around --knot")
     p.add_argument("--dwell-s", type=float, default=1.0, help="grace inside the zone before a warning")
@@ -65,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: The simulator may run faster than real time, within reason (browser tests and demos).
 SPEED_RANGE = (1.0, 20.0)
+
+
+def _cpu(text: str) -> int | None:
+    """--cpu: 'auto' (the last CPU when there are two or more), 'none', or a CPU's number."""
+    if text == "auto":
+        return own_cpu()
+    if text == "none":
+        return None
+    try:
+        cpu = int(text)
+    except ValueError:
+        raise ValueError(f"--cpu wants a CPU's number, 'auto' or 'none', not {text!r}") from None
+    if not 0 <= cpu < (os.cpu_count() or 1):
+        raise ValueError(f"--cpu {cpu}: this machine has CPUs 0-{(os.cpu_count() or 1) - 1}")
+    return cpu
 
 
 def _check(args) -> None:
@@ -110,7 +127,16 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # before opening anything, so a stop always cleans up
         signal.signal(sig, on_signal)
-    notes = request_realtime(args.priority, args.cpu) if args.priority else ["ordinary scheduling (--priority 0)"]
+    try:
+        cpu = _cpu(args.cpu)
+    except ValueError as e:
+        say(str(e))
+        return 2
+    notes = request_realtime(args.priority) if args.priority else ["ordinary scheduling (--priority 0)"]
+    if cpu is not None:
+        notes.append(pin_cpu(cpu))
+    elif args.cpu == "auto":
+        notes.append("one CPU here: the device shares it")
     for note in notes:
         say(note)
     try:

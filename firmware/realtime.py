@@ -31,12 +31,42 @@ def request_realtime(priority: int = DEFAULT_PRIORITY, cpu: int | None = None, o
             notes.append(f"real-time scheduling refused ({e.strerror or e}): running at normal priority; "
                          "the systemd unit or CAP_SYS_NICE allows it")
     if cpu is not None:
-        setaff = getattr(osmod, "sched_setaffinity", None)
-        try:
-            if setaff is None:
-                raise OSError("not supported")
-            setaff(0, {cpu})
-            notes.append(f"pinned to CPU {cpu}")
-        except (OSError, ValueError) as e:
-            notes.append(f"could not pin to CPU {cpu} ({getattr(e, 'strerror', None) or e}): using any CPU")
+        notes.append(pin_cpu(cpu, osmod))
     return notes
+
+
+def pin_cpu(cpu: int, osmod=os) -> str:
+    """Run only on ``cpu``; what happened, in words."""
+    setaff = getattr(osmod, "sched_setaffinity", None)
+    try:
+        if setaff is None:
+            raise OSError("not supported")
+        setaff(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    except (OSError, ValueError) as e:
+        return f"could not pin to CPU {cpu} ({getattr(e, 'strerror', None) or e}): using any CPU"
+
+
+def own_cpu(osmod=os) -> int | None:
+    """The CPU the device process takes for itself: the last one it may run on, when there
+    are two or more (the web process keeps off it, see ``keep_off_cpu``); None with one."""
+    getaff = getattr(osmod, "sched_getaffinity", None)
+    if getaff is None:
+        return None
+    cpus = sorted(getaff(0))
+    return cpus[-1] if len(cpus) >= 2 else None
+
+
+def keep_off_cpu(cpu: int | None, osmod=os) -> str | None:
+    """Keep the calling process (the web process) off the device's CPU; what was done, in words."""
+    getaff, setaff = getattr(osmod, "sched_getaffinity", None), getattr(osmod, "sched_setaffinity", None)
+    if cpu is None or getaff is None or setaff is None:
+        return None
+    others = set(getaff(0)) - {cpu}
+    if not others:
+        return None
+    try:
+        setaff(0, others)
+    except OSError as e:
+        return f"could not keep off CPU {cpu} ({e.strerror or e})"
+    return f"the web process keeps off CPU {cpu}, the device's"

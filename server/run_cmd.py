@@ -14,10 +14,10 @@ import sys
 from server.commands import DEFAULT_BAND_N, InputError, _band, _say, data_dir, person_profile, stored_platform
 
 
-def device_argv(args, data, band: tuple[float, float] | None) -> list[str]:
+def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = None) -> list[str]:
     """The device process's command line for these ``knotcoach run`` options."""
     argv = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(data), "--source", args.source,
-            "--seed", str(args.seed), "--wait-client", "10"]
+            "--seed", str(args.seed), "--wait-client", "10", "--cpu", "none" if cpu is None else str(cpu)]
     if band is not None:
         argv += ["--band-newtons", f"{band[0]!r}:{band[1]!r}"]
     for option in ("pins", "seconds", "person", "region"):
@@ -61,6 +61,7 @@ def _check_source(args) -> str:
 def run(args) -> int:
     from firmware.channel_server import answers
     from firmware.device_main import SOCKET_NAME
+    from firmware.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions, supervise
     from server.supervisor import DeviceProcess
 
@@ -82,13 +83,14 @@ def run(args) -> int:
     data = data_dir(args)
     _prepare(data)
     web = None if args.no_web else WebOptions(args.host, args.port)
-    device = DeviceProcess(device_argv(args, data, band), say=_say)
+    cpu = own_cpu()  # chosen here: a restarted device must not inherit the web process's CPUs
+    device = DeviceProcess(device_argv(args, data, band, cpu), say=_say)
     if answers(data / SOCKET_NAME):
         # This process was restarted while its device process kept coaching (or a systemd
         # unit runs one): follow that one rather than fight it for the boards.
         _say("a device process is already coaching here; following it (it goes on after this stops)")
         device = AlreadyRunning()
-    runtime = Runtime(data, out=sys.stdout, say=_say, web=web, source_kind=kind)
+    runtime = Runtime(data, out=sys.stdout, say=_say, web=web, source_kind=kind, device_cpu=cpu)
     with StopSignal() as stop:
         device.start()
         try:
@@ -119,12 +121,14 @@ class AlreadyRunning:
 
 
 def serve(args) -> int:
+    from firmware.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions
 
     _check_host(args.host)
     data = data_dir(args)
     _prepare(data)
-    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port), source_kind="hx711")  # until the device says
+    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port),
+                      source_kind="hx711", device_cpu=own_cpu())  # the source kind until the device says
     with StopSignal() as stop:
         try:
             runtime.start()

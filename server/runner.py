@@ -16,6 +16,7 @@ never holds up the link (or the tablets' stream).
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -46,9 +47,10 @@ class Runtime:
     """The web process's side: device link → (database, terminal view, tablet app)."""
 
     def __init__(self, data_dir: Path, *, out: TextIO | None, say: Callable[[str], None],
-                 web: WebOptions | None, source_kind: str) -> None:
+                 web: WebOptions | None, source_kind: str, device_cpu: int | None = None) -> None:
         from firmware.device_main import SOCKET_NAME
         self.data_dir, self.say, self.web, self.source_kind = data_dir, say, web, source_kind
+        self.device_cpu = device_cpu
         self.link = DeviceLink(data_dir / SOCKET_NAME)
         self.view = TerminalView(out)
         self._messages: queue.Queue = queue.Queue()
@@ -58,6 +60,11 @@ class Runtime:
         self.urls: list[str] = []
 
     def start(self) -> "Runtime":
+        from firmware.realtime import keep_off_cpu
+        self._cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        note = keep_off_cpu(self.device_cpu)  # its threads and page work stay off the device's CPU
+        if note:
+            self.say(note)
         self.link.subscribe(self._messages.put)
         self._writer.start()
         self.link.start()
@@ -75,6 +82,8 @@ class Runtime:
         self.link.close()
         self._messages.put(None)
         self._writer.join(timeout=10)
+        if getattr(self, "_cpus", None):
+            os.sched_setaffinity(0, self._cpus)  # as it was (a test or caller goes on in this process)
         for error in self.link.errors:
             self.say(f"while following the device: {error}")
 

@@ -39,3 +39,31 @@ def test_refused_runs_normally_and_says_so():
 
 def test_not_available():
     assert "not available" in request_realtime(osmod=SimpleNamespace())[0]
+
+
+def test_the_device_takes_the_last_cpu_and_the_web_process_keeps_off_it():
+    from types import SimpleNamespace
+
+    from firmware.realtime import keep_off_cpu, own_cpu
+    mask = {0, 1, 2, 3}
+    osmod = SimpleNamespace(sched_getaffinity=lambda pid: set(mask),
+                            sched_setaffinity=lambda pid, cpus: (mask.clear(), mask.update(cpus)))
+    assert own_cpu(osmod) == 3
+    assert keep_off_cpu(3, osmod) == "the web process keeps off CPU 3, the device's" and mask == {0, 1, 2}
+    one = SimpleNamespace(sched_getaffinity=lambda pid: {0}, sched_setaffinity=lambda pid, cpus: None)
+    assert own_cpu(one) is None and keep_off_cpu(0, one) is None    # one CPU: shared, nothing changed
+    assert keep_off_cpu(None, osmod) is None
+
+
+def test_device_main_pins_itself_and_refuses_a_cpu_that_is_not_there(tmp_path):
+    import os
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(tmp_path), "--source", "sim",
+           "--seconds", "0.2", "--priority", "0"]
+    done = subprocess.run([*cmd, "--cpu", "99"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--cpu 99: this machine has CPUs" in done.stderr
+    done = subprocess.run([*cmd, "--cpu", "auto"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    expected = "pinned to CPU" if len(os.sched_getaffinity(0)) > 1 else "one CPU here"
+    assert expected in done.stderr
