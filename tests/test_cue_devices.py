@@ -6,8 +6,7 @@ import itertools
 import threading
 
 import pytest
-from gpiozero import BadPinFactory, Buzzer, Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero import BadPinFactory, Buzzer
 
 from firmware.cues import devices
 from firmware.cues.devices import (
@@ -26,33 +25,10 @@ from firmware.cues.devices import (
 )
 from firmware.cues.patterns import FAULT, IN_BAND, PATTERNS
 from firmware.cues.player import CuePlayer
+from tests.gpio_fixtures import factory, no_global_factory, pwm_factory  # noqa: F401 (fixtures)
 
 DT = 0.005  # simulated tick, seconds
 WAIT_S = 5.0  # upper bound for waiting on gpiozero's threads (never a sleep)
-
-
-@pytest.fixture
-def factory():
-    f = MockFactory()
-    yield f
-    f.reset()
-    f.close()
-
-
-@pytest.fixture
-def pwm_factory():
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
-    f.close()
-
-
-@pytest.fixture(autouse=True)
-def no_global_factory():
-    """Nothing here may set gpiozero's global factory."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
 
 
 def ticks(t0: float, t1: float, dt: float = DT) -> list[float]:

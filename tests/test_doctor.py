@@ -16,8 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from gpiozero import BadPinFactory, Device
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero import BadPinFactory
+from gpiozero.pins.mock import MockPin
 
 from calibration.platform import Cell, PlatformCalibration
 from calibration.platform_store import save_platform
@@ -30,6 +30,7 @@ from firmware.sources.hx711_source import DEFAULT_PINS
 from server import doctor_cmd
 from server.cli import main as cli_main
 from server.doctor_cmd import Surroundings
+from tests.gpio_fixtures import factory, no_global_factory  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEN = "2026-11-27T11:20:03+00:00"
@@ -262,22 +263,6 @@ def test_no_gpiochip_devices(tmp_path):
     checks = doctor.check_gpio_access(gpio_dev(tmp_path, names=()), user="pi", is_root=False,
                                       groups_of=lambda u: None)
     assert statuses(checks) == [FAIL] and doctor.NO_GPIOCHIP in checks[0].text
-
-
-@pytest.fixture
-def factory():
-    f = MockFactory()
-    yield f
-    f.reset()
-    f.close()
-
-
-@pytest.fixture(autouse=True)
-def no_global_factory():
-    """The doctor never sets gpiozero's global pin factory."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
 
 
 class ShortedToGround(MockPin):
