@@ -52,7 +52,10 @@ class Server:
         self._stopping.set()
         if self._running:
             if hasattr(self._inner, "pull_trigger"):  # wakes the loop now rather than at its timeout
-                self._inner.pull_trigger()
+                try:
+                    self._inner.pull_trigger()
+                except OSError:  # the loop saw the stop first and has closed its trigger: nothing to wake
+                    pass
             self._stopped.wait(timeout_s)
         else:
             self._shut()
