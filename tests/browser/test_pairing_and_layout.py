@@ -98,6 +98,9 @@ def test_tablet_portrait_and_phone_layouts(browser, product, paired_state, shoot
                 assert no_sideways_scroll(tab), (name, path)
                 if path == "/start":
                     check_injury_signs(tab, product.base_url)
+                    spilled = tab.evaluate("() => [...document.querySelectorAll('#pain .scale-btn')]"
+                                           ".filter(b => b.scrollWidth > b.clientWidth).map(b => b.textContent)")
+                    assert spilled == [], (name, "pain buttons whose number does not fit", spilled)
                 shoot(tab, f"{path.strip('/')}-{name}", full_page=True)
             assert tab.errors == []
         finally:
