@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="0.0.0.0", help="address the tablet page listens on (default: the LAN)")
     run.add_argument("--port", type=port_number, default=8080, help="port of the tablet page (default 8080)")
     run.add_argument("--no-web", action="store_true", help="coach in the terminal only, without the tablet page")
+    run.add_argument("--no-recordings", action="store_true",
+                     help="keep no raw recording of each session (default: kept in DATA/recordings)")
     run.add_argument("--speed", type=_speed, default=1.0,
                      help="simulator only: simulated time runs this many times real time (1-20)")
 

@@ -29,6 +29,8 @@ def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = 
     argv += ["--zone-mm", repr(args.zone_mm), "--dwell-s", repr(args.dwell_s)]
     if args.fast:
         argv.append("--fast")
+    if getattr(args, "no_recordings", False):
+        argv.append("--no-recordings")
     if args.speed != 1.0:
         argv += ["--speed", repr(args.speed)]
     return argv

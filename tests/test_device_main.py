@@ -59,3 +59,17 @@ def test_a_fast_replay_through_run_warns_exactly_as_analyze_does(tmp_path, capsy
     assert len(shown) == len(expected)                  # every start and end reached the terminal
     for line, event in zip(shown, expected):
         assert line.startswith(f"{event['t_s']:8.2f} s") and line.endswith(" - over") == (event["edge"] == "end")
+
+
+def test_run_passes_its_options_to_the_device_process(tmp_path):
+    from server.cli import build_parser
+    from server.run_cmd import device_argv
+    args = build_parser().parse_args(["run", "--source", "sim", "--speed", "5", "--no-recordings", "--seed", "4",
+                                      "--knot", "300,200"])
+    argv = device_argv(args, tmp_path, (150.0, 220.0), cpu=1)
+    joined = " ".join(argv[1:])
+    for part in ("-m firmware.device_main", f"--data-dir {tmp_path}", "--source sim", "--seed 4", "--cpu 1",
+                 "--band-newtons 150.0:220.0", "--knot 300.0,200.0", "--speed 5.0", "--no-recordings",
+                 "--wait-client 10"):
+        assert part in joined, part
+    assert "--no-recordings" not in device_argv(build_parser().parse_args(["run"]), tmp_path, None)
