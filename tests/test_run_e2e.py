@@ -72,8 +72,12 @@ def running(tmp_path):
     follower.link.start()
     yield proc, follower
     follower.link.close()
-    if proc.poll() is None:
-        proc.kill()
+    if proc.poll() is None:  # a test that failed midway: stop both processes as a user would
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     proc.wait()
     proc.stdout.close()
     proc.stderr.close()
