@@ -142,8 +142,11 @@ def _idle_device(dev, s: Slots) -> None:
         raise ApiError(409, "a coaching session is running: stop it before calibrating")
 
 
-def _refused(e: WizardRefused) -> ApiError:
-    return ApiError(e.status, str(e), **e.extra)
+@bp.app_errorhandler(WizardRefused)
+def _refused(e: WizardRefused):
+    """A wizard's refusal, wherever in a route it comes from: the JSON 4xx/503 every refusal is."""
+    from server.web.errors import error_response
+    return error_response(e.status, str(e), **e.extra)
 
 
 def _check_fields(body: dict[str, Any], allowed: frozenset[str], what: str) -> None:
@@ -214,13 +217,10 @@ def person_begin():
         if kind == "simulated" and follows:
             def steer(command, **kwargs):
                 return call("steer", command=command, kwargs=kwargs)
-            try:
-                for command, kwargs in (("autopilot", {"on": False}), ("set_body_mass", {"mass_kg": body_kg}),
-                                        ("lie_down", {"ramp_s": 0.5}),
-                                        ("set_force", {"force_n": proc.start_n, "ramp_s": 1.0, "steady": True})):
-                    steer(command, **kwargs)
-            except WizardRefused as e:
-                raise _refused(e) from None
+            for command, kwargs in (("autopilot", {"on": False}), ("set_body_mass", {"mass_kg": body_kg}),
+                                    ("lie_down", {"ramp_s": 0.5}),
+                                    ("set_force", {"force_n": proc.start_n, "ramp_s": 1.0, "steady": True})):
+                steer(command, **kwargs)
         wizard = PersonWizard(person, region, proc, store=store, save=kind != "simulated" or keeps_simulated(),
                               source_kind=kind, steer=steer)
         if not s.subscribed:
@@ -248,10 +248,7 @@ def _person() -> PersonWizard:
 @bp.post("/api/calibrate/person/mark")
 def person_mark():
     json_object()
-    try:
-        return jsonify(_person().mark())
-    except WizardRefused as e:
-        raise _refused(e) from None
+    return jsonify(_person().mark())
 
 
 @bp.post("/api/calibrate/person/finish")
@@ -264,7 +261,7 @@ def person_finish():
         if e.status == 422:  # the marks cannot make a scale: this press is over, do it again
             with s.lock:
                 s.person = None if s.person is wizard else s.person
-        raise _refused(e) from None
+        raise
     with s.lock:
         s.person = None if s.person is wizard else s.person
         s.last_person = result
@@ -338,10 +335,7 @@ def _platform() -> PlatformWizard:
 @bp.post("/api/calibrate/platform/step")
 def platform_step():
     json_object()
-    try:
-        return jsonify(_platform().start_step())
-    except WizardRefused as e:
-        raise _refused(e) from None
+    return jsonify(_platform().start_step())
 
 
 @bp.get("/api/calibrate/platform/status")
@@ -349,10 +343,7 @@ def platform_status():
     wizard = slots().platform
     if wizard is None:
         return jsonify({"active": False, "last": slots().last_platform})
-    try:
-        return jsonify(wizard.status())
-    except WizardRefused as e:
-        raise _refused(e) from None
+    return jsonify(wizard.status())
 
 
 @bp.post("/api/calibrate/platform/finish")
@@ -360,10 +351,7 @@ def platform_finish():
     json_object()
     s, wizard = slots(), _platform()
     kind, _ = source_of(device())
-    try:
-        result = wizard.finish(current_app.config["DATA_DIR"], now().isoformat(timespec="seconds"), kind)
-    except WizardRefused as e:
-        raise _refused(e) from None
+    result = wizard.finish(current_app.config["DATA_DIR"], now().isoformat(timespec="seconds"), kind)
     with s.lock:
         s.platform = None if s.platform is wizard else s.platform
         s.last_platform = result
