@@ -19,7 +19,7 @@ import numpy as np
 from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
 from firmware.block import MISSING, Block
 from firmware.filters.lowpass import LowPass
-from firmware.filters.spike import WINDOW as SPIKE_WINDOW, SpikeFilter
+from firmware.filters.gate import SpikeGate
 from firmware.filters.validity import FaultDetector
 from firmware.filters.vec import ROW_PATH_ROWS
 from firmware.filters.zero import ZeroTracker
@@ -29,14 +29,16 @@ from firmware.filters.zero import ZeroTracker
 class FilterSettings:
     """Tunables of the filter loop; units in the names."""
 
-    lowpass_hz: float = 8.0
-    spike_tol_n: float = 40.0
+    lowpass_hz: float = 20.0
+    gate_tol_n: float = 15.0
+    gate_big_n: float = 40.0
     min_load_n: float = 30.0
     zero_window_s: float = 0.5
     rezero_limit_n: float = 50.0
-    unloaded_n: float = 20.0
-    zero_tau_s: float = 10.0
-    zero_limit_n: float = 5.0
+    zero_band_n: float = 2.0
+    zero_track_s: float = 1.0
+    zero_rate_n_s: float = 0.25
+    zero_limit_n: float = 10.0
     stale_s: float = 0.25
     frozen_s: float = 0.5
     fault_clear_s: float = 0.25
@@ -84,16 +86,16 @@ class FilterLoop:
         self._primed = False
         self._has_position = platform.position_dims > 0
         n, rate = platform.n_cells, platform.rate_hz
-        self.spike = SpikeFilter(s.spike_tol_n * np.abs(cpn))
-        # The spike filter needs five readings before it accepts one: at 10 samples/s
-        # that is longer than stale_s, and a healthy start must not look stale.
-        stale_s = max(s.stale_s, (SPIKE_WINDOW + 0.5) / rate)
+        self.spike = SpikeGate(s.gate_tol_n * np.abs(cpn), s.gate_big_n * np.abs(cpn))
+        # The gate accepts a cell's first reading when the second confirms it: at
+        # 10 samples/s that is most of stale_s, and a healthy start must not look stale.
+        stale_s = max(s.stale_s, 2.5 / rate)
         self.faults = FaultDetector(n, rate, stale_s=stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
         # With no stored zero to compare against, the start is always taken as unloaded.
         rezero_limit_n = float("inf") if platform.extra.get("uncalibrated") else s.rezero_limit_n
         self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
-                                rezero_limit_n=rezero_limit_n, unloaded_n=s.unloaded_n,
-                                tau_s=s.zero_tau_s, limit_n=s.zero_limit_n)
+                                rezero_limit_n=rezero_limit_n, band_n=s.zero_band_n,
+                                track_s=s.zero_track_s, rate_n_s=s.zero_rate_n_s, limit_n=s.zero_limit_n)
         self.lowpass = LowPass(n, rate, s.lowpass_hz)
         self._last_t_s = -np.inf
 
@@ -115,7 +117,7 @@ class FilterLoop:
         # Empty (MISSING lies below RAW_MIN), saturated and all-ones frames are not readings.
         valid = (raw > RAW_MIN) & (raw < RAW_MAX) & (raw != -1)
         primed = self._primed  # every cell has had a clean reading: no NaN can come
-        clean, accepted = self.spike.process(raw, valid)
+        clean, accepted = self.spike.process(t_s, raw, valid)
         fault = self.faults.process(t_s, raw, valid, accepted)
         zero = self.zero.process(t_s, clean, accepted)
         cell_n = (clean - zero) / self._cpn_col

@@ -7,31 +7,44 @@ window closes the running mean so far stands in (causal, so live and offline
 agree). A start that disagrees with the stored offset by more than
 ``rezero_limit_n`` is not an unloaded platform: the stored offset is kept.
 
-Afterwards the zero follows slow drift while the platform is unloaded and
-has been for ``settle_s``: an exponential average with time constant
-``tau_s``, never further than ``limit_n`` per cell from the start zero.
+Afterwards the zero follows drift the way a scale's automatic zero tracking
+does (OIML R76): only near zero, only while steady, and slowly. Each time the
+total has stayed within ``band_n`` of zero for ``track_s`` without a break,
+each cell's zero moves toward that stretch's mean by at most
+``rate_n_s * track_s`` and never further than ``limit_n`` from the start zero.
+So creep and temperature drift are followed, while a load of a few newtons
+lies outside the band and is never taken for zero, however long it stays.
+
+The window sums are sums of whole counts, exact in float64 in any order, so
+the array path and the plain-Python path agree to the last bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
-from firmware.filters.vec import ROW_PATH_ROWS, ffill
+from firmware.filters.vec import ROW_PATH_ROWS
 
+#: Rows the array path looks ahead with one zero before it looks again.
+_CHUNK = 512
 
 
 class ZeroTracker:
     """Per-cell zero in raw counts, from clean counts (NaN = nothing yet)."""
 
     def __init__(self, offsets, counts_per_newton, rate_hz: float, window_s: float = 0.5,
-                 rezero_limit_n: float = 50.0, unloaded_n: float = 20.0, settle_s: float = 1.0,
-                 tau_s: float = 10.0, limit_n: float = 5.0) -> None:
+                 rezero_limit_n: float = 50.0, band_n: float = 2.0, track_s: float = 1.0,
+                 rate_n_s: float = 0.25, limit_n: float = 10.0) -> None:
+        if not (band_n >= 0 and track_s > 0 and rate_n_s >= 0 and limit_n >= 0):
+            raise ValueError("zero tracking needs band_n, rate_n_s, limit_n >= 0 and track_s > 0")
         self.offsets = np.asarray(offsets, dtype=np.float64)
         self.cpn = np.asarray(counts_per_newton, dtype=np.float64)
         self.window_s, self.rezero_limit_n = window_s, rezero_limit_n
-        self.unloaded_n, self.settle_s, self.limit_n = unloaded_n, settle_s, limit_n
-        self.alpha = min(1.0, 1.0 / (tau_s * rate_hz))
+        self.band_n, self.limit_n = band_n, limit_n
+        self.track_rows = max(1, int(round(track_s * rate_hz)))
+        self._step_counts = (rate_n_s * track_s * np.abs(self.cpn)).tolist()
+        self._limit_counts = (limit_n * np.abs(self.cpn)).tolist()
+        self._cpn_list = self.cpn.tolist()
         self.reset()
 
     def reset(self) -> None:
@@ -41,14 +54,16 @@ class ZeroTracker:
         self._count = np.zeros(n)
         self.zero0 = None                      # start zero once the window closed
         self.rezero_refused = np.zeros(n, dtype=bool)
-        self._t_loaded = -np.inf
-        self._zi = np.zeros((n, 1))
-        self._drift = np.zeros(n)              # tracked counts relative to zero0
+        self._zero = []                        # the zero now, per cell (counts)
+        self._run = 0                          # rows in band since the last update or break
+        self._acc = [0.0] * n                  # their clean counts summed, per cell
 
     @property
     def drift_n(self) -> np.ndarray:
         """How far each cell's zero has moved since the start zero, in newtons."""
-        return self._drift / self.cpn
+        if self.zero0 is None:
+            return np.zeros(len(self.offsets))
+        return (np.array(self._zero) - self.zero0) / self.cpn
 
     @property
     def start_shift_n(self) -> np.ndarray:
@@ -69,12 +84,12 @@ class ZeroTracker:
         if k == 0:
             if self.zero0 is None:
                 self._close_window()
-            return self._track(t_s, clean)
+            return self._track(clean)
         zero = np.empty(clean.shape)
         zero[:, :k] = self._window(clean[:, :k], accepted[:, :k])
         if k < n:
             self._close_window()
-            zero[:, k:] = self._track(t_s[k:], clean[:, k:])
+            zero[:, k:] = self._track(clean[:, k:])
         return zero
 
     def _window(self, clean: np.ndarray, accepted: np.ndarray) -> np.ndarray:
@@ -94,47 +109,87 @@ class ZeroTracker:
         self._cpn_list = self.cpn.tolist()
         self._zero_col = (self.zero0 + self._drift)[:, None]
 
-    def _quiet_rows(self, t_s: np.ndarray, clean: np.ndarray) -> bool:
-        """A few live rows in plain Python: True (state updated) when no row is a
-        steady unloaded one, so the zero stays put; False changes nothing and the
-        array path does the tracking. Same sums, in the same order, as ``_track``."""
-        zero0, cpn, limit = self._zero0_list, self._cpn_list, self.unloaded_n
-        t_loaded = self._t_loaded
-        for t, row in zip(t_s.tolist(), zip(*clean.tolist())):
-            total = 0.0
-            for c, (v, z, k) in enumerate(zip(row, zero0, cpn)):
-                total = (v - z) / k if c == 0 else total + (v - z) / k
-            if not abs(total) < limit:  # loaded (or unknown)
-                t_loaded = t
-            elif t - t_loaded >= self.settle_s:
-                return False
-        self._t_loaded = t_loaded
-        return True
+    def _close_window(self) -> None:
+        mean = np.where(self._count > 0, self._sum / np.maximum(self._count, 1), self.offsets)
+        shift_n = np.abs((mean - self.offsets) / self.cpn)
+        self.rezero_refused = shift_n > self.rezero_limit_n
+        self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
+        self._zero0_list = self.zero0.tolist()
+        self._zero = list(self._zero0_list)
 
-    def _track(self, t_s: np.ndarray, clean: np.ndarray) -> np.ndarray:
-        if clean.shape[1] <= ROW_PATH_ROWS and self._quiet_rows(t_s, clean):
-            return self._zero_col
-        # Newtons above the start zero, summed over cells (row by row, so the
-        # rounding does not depend on the block length).
-        total_n = np.add.reduce((clean - self.zero0[:, None]) / self.cpn[:, None], axis=0)
-        unloaded = np.abs(total_n) < self.unloaded_n   # NaN compares False: not unloaded
-        if not unloaded.any():  # someone is on the platform: nothing to track
-            self._t_loaded = t_s[-1]
-            return self._zero_col
-        t_loaded, _ = ffill(t_s, ~unloaded, self._t_loaded)
-        steady = unloaded & (t_s - t_loaded >= self.settle_s)
-        if not unloaded.all():
-            self._t_loaded = t_s[np.flatnonzero(~unloaded)[-1]]
-        rows = np.flatnonzero(steady)
-        if len(rows) == 0:
-            return self._zero_col
-        a = self.alpha
-        rel = clean[:, rows] - self.zero0[:, None]
-        y, self._zi = lfilter([a], [1.0, a - 1.0], rel, axis=1, zi=self._zi)
-        limit = (self.limit_n * np.abs(self.cpn))[:, None]
-        y = np.clip(y, -limit, limit)
-        drift = np.empty(clean.shape)
-        for c in range(len(self.cpn)):
-            drift[c], self._drift[c] = ffill(drift[c], steady, self._drift[c], picked=y[c])
-        self._zero_col = (self.zero0 + self._drift)[:, None]
-        return self.zero0[:, None] + drift
+    def _update(self) -> None:
+        """A steady stretch near zero has been seen: move each zero toward its mean."""
+        m = self.track_rows
+        new = []
+        for z, z0, a, step, lim in zip(self._zero, self._zero0_list, self._acc,
+                                       self._step_counts, self._limit_counts):
+            d = min(step, max(-step, a / m - z))
+            new.append(min(z0 + lim, max(z0 - lim, z + d)))
+        self._zero = new  # a new list: rows already given out keep the zero they had
+        self._run = 0
+        self._acc = [0.0] * len(self._acc)
+
+    def _track(self, clean: np.ndarray) -> np.ndarray:
+        if clean.shape[1] <= ROW_PATH_ROWS:
+            return self._rows(clean)
+        return self._array(clean)
+
+    def _rows(self, clean: np.ndarray) -> np.ndarray:
+        """A few live rows in plain Python: the same totals, runs and updates as ``_array``."""
+        band, m, cpn = self.band_n, self.track_rows, self._cpn_list
+        out = []
+        changed = False
+        for row in zip(*clean.tolist()):
+            zero = self._zero
+            total = 0.0
+            for c, (v, z, k) in enumerate(zip(row, zero, cpn)):
+                total = (v - z) / k if c == 0 else total + (v - z) / k
+            out.append(zero)
+            if abs(total) <= band:  # NaN (nothing read yet) compares False
+                self._run += 1
+                self._acc = [a + v for a, v in zip(self._acc, row)]
+                if self._run == m:
+                    self._update()
+                    changed = True
+            elif self._run:
+                self._run, self._acc = 0, [0.0] * len(row)
+        if not changed:
+            return np.array(self._zero)[:, None]
+        return np.array(out).T
+
+    def _array(self, clean: np.ndarray) -> np.ndarray:
+        """Many rows: the zero is constant between updates, so look ahead with it,
+        find the row where the next steady stretch completes, update, go on."""
+        cells, n = clean.shape
+        zero = np.empty(clean.shape)
+        cpn = self.cpn[:, None]
+        i = 0
+        while i < n:
+            j = min(n, i + _CHUNK)
+            z = np.array(self._zero)
+            seg = clean[:, i:j]
+            inb = np.abs(np.add.reduce((seg - z[:, None]) / cpn, axis=0)) <= self.band_n
+            runs = _run_lengths(inb, self._run)
+            hit = np.flatnonzero(runs == self.track_rows)
+            end = i + int(hit[0]) + 1 if len(hit) else j
+            zero[:, i:end] = z[:, None]
+            r = int(runs[end - i - 1])
+            if r:
+                tail = clean[:, end - min(r, end - i):end]
+                carry = self._acc if r > end - i else [0.0] * cells
+                self._acc = [a + float(s) for a, s in zip(carry, tail.sum(axis=1).tolist())]
+            else:
+                self._acc = [0.0] * cells
+            self._run = r
+            if len(hit):
+                self._update()
+            i = end
+        return zero
+
+
+def _run_lengths(inb: np.ndarray, carry: int) -> np.ndarray:
+    """Rows in band so far in the current stretch, at each row (0 where out of band);
+    ``carry`` rows of the stretch came before."""
+    idx = np.arange(1, len(inb) + 1)
+    last_out = np.maximum.accumulate(np.where(inb, 0, idx))
+    return np.where(inb, idx - last_out + np.where(last_out == 0, carry, 0), 0)
