@@ -1,9 +1,11 @@
 """The device process's loop: samples in, coaching out, with or without a tablet.
 
 Each pass reads what the source has (the HX711 boards, the simulator or a
-replay), runs the filter loop and rules on it, feeds the coach one frame,
-turns warnings and coach cues into buzzer and LED patterns, and about 25
-times a second sends a frame to whoever listens on the channel. Commands come
+replay) and takes every row on its own, as it arrived: the filter loop and
+rules, the coach, and the warnings and coach cues turned into buzzer and LED
+patterns, so a warning sounds on the sample that crossed the line. About 25
+times a second a frame with the latest values goes to whoever listens on the
+channel. Commands come
 from the channel (the web process) and from the buttons; each gets a reply.
 The loop never waits for a listener, so coaching goes on with no tablet and
 while the web process restarts. Time is the source's own sample time, so the
@@ -20,7 +22,7 @@ from typing import Any, Callable
 from firmware.capture import Capture, CaptureError
 from firmware.coach.protocol import Coach
 from firmware.coach.records import CoachError
-from firmware.live import FRAME_S, FrameBatcher
+from firmware.live import FRAME_S
 from firmware.monitor import Monitor, WatchSettings
 from firmware.sources.base import Source
 
@@ -46,8 +48,6 @@ class DeviceLoop:
         self.announce = announce
         self.latest: dict[str, Any] = {"t_s": None, "force_n": None, "rating": None, "x_mm": None,
                                        "y_mm": None, "warnings": [], "faults": []}
-        self._batcher = FrameBatcher(rate_hz=source.platform.rate_hz)
-        self._polled = getattr(source, "poll_interval_s", 0.0) > 0
         self._t_sent = -math.inf
         self.frames_sent = 0
         self.capture: Capture | None = None   # the calibration capture in progress or last done
@@ -65,8 +65,8 @@ class DeviceLoop:
     # ------------------------------------------------------------------ running
     def step(self) -> bool:
         """One pass; False once the source has nothing more to give."""
-        block = self.source.read() if self._polled else self._batcher.add(self.source.read())
-        if block is not None and len(block):
+        block = self.source.read()
+        if len(block):
             if self.capture is not None and not self.capture.done:  # only while capturing
                 self._capture_add(block)
             if self.recordings is not None:  # a session's rows, or the pre-roll before one
@@ -77,13 +77,8 @@ class DeviceLoop:
 
     def finish(self) -> None:
         """At the end of the samples (a replay ran out, --seconds passed): the rows of an
-        unfinished frame, then every warning still on is closed at the last sample, as
-        ``knotcoach analyze`` closes them, so each start has its end."""
-        rest = self._batcher.flush()
-        if rest is not None and len(rest):
-            if self.recordings is not None:
-                self.recordings.add(rest, self.latest["force_n"])
-            self._process(rest)
+        warning still on is closed at the last sample, as ``knotcoach analyze`` closes
+        them, so each start has its end."""
         self._follow_session(stopping=True)
         for event in self.monitor.finish():
             self._emit({"type": "event", "kind": "warning", **event.to_dict()})
@@ -193,6 +188,16 @@ class DeviceLoop:
 
     # --------------------------------------------------------------- internals
     def _process(self, block) -> None:
+        """Each row through the filter loop, rules, coach and cues on its own, as it
+        arrived: a warning and its buzzer act on the very sample that crossed the
+        line. Frames to the tablet still go about every ``FRAME_S``."""
+        if len(block) == 1:
+            self._process_row(block)
+            return
+        for i in range(len(block)):
+            self._process_row(block.slice(i, i + 1))
+
+    def _process_row(self, block) -> None:
         out, events = self.monitor.process(block)
         t_s = float(out.t_s[-1])
         force, x, y = (_number(v[-1]) for v in (out.force_n, out.x_mm, out.y_mm))

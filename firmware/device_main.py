@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Read a polled source this long after its next sample is due, so the sample is there.
+POLL_MARGIN_S = 0.0002
+
+
 def _run(loop, args, stop: dict) -> None:
     """Step the loop until stopped, the source ends, or --seconds of samples have passed."""
     polled = getattr(loop.source, "poll_interval_s", 0.0) > 0
@@ -175,8 +179,8 @@ def _run(loop, args, stop: dict) -> None:
         t_first = t_s if t_first is None else t_first
         if args.seconds is not None and t_s is not None and t_s - t_first >= args.seconds:
             break
-        if polled:
-            time.sleep(FRAME_S)
+        if polled:  # until the next sample is due (the clock may run args.speed times fast)
+            time.sleep(min(FRAME_S, loop.source.next_due_in_s() / args.speed) + POLL_MARGIN_S)
         elif args.fast:
             while loop.channel.backlog_bytes > FAST_BACKLOG_BYTES and not stop["now"]:
                 loop.channel.poll(0.005)  # a fast replay goes at the pace of its listener

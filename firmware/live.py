@@ -25,7 +25,8 @@ _START_TEXT = {
 
 #: Seconds of samples after which the measured sample rate is reported.
 RATE_CHECK_S = 2.0
-#: How often the filter loop runs live, in seconds of samples (25 frames/s).
+#: How often a frame of the latest values goes to the tablet, in seconds of samples
+#: (25 frames/s); the filter loop and rules run on every sample.
 FRAME_S = 0.04
 
 
@@ -62,32 +63,6 @@ def describe_warning(t_s: float, name: str, edge: str, cell: int | None = None) 
     return f"{t_s:8.2f} s  {what}" + ("" if edge == "start" else " - over")
 
 
-class FrameBatcher:
-    """Collects rows as they arrive and releases them once per frame (``frame_s``
-    of source time): the filter loop's cost is mostly per call, so the device
-    feeds it ~25 times a second rather than 80."""
-
-    def __init__(self, frame_s: float = FRAME_S, rate_hz: float = 80.0) -> None:
-        self.frame_s = frame_s - 0.5 / rate_hz  # a frame ends at the sample nearest its end
-        self._pending: list[Block] = []
-        self._t_sent = -math.inf
-
-    def add(self, block: Block) -> Block | None:
-        if len(block):
-            self._pending.append(block)
-        if not self._pending or self._pending[-1].t_s[-1] - self._t_sent < self.frame_s:
-            return None
-        return self.flush()
-
-    def flush(self) -> Block | None:
-        if not self._pending:
-            return None
-        out = self._pending[0] if len(self._pending) == 1 else Block.concat(self._pending)
-        self._pending = []
-        self._t_sent = float(out.t_s[-1])
-        return out
-
-
 def run_live(source: Source, watch: WatchSettings, seconds: float | None = None, out: TextIO | None = None,
              announce: Callable[[str], None] = print, sleep: Callable[[float], None] = time.sleep,
              status_every_s: float = 0.5, scale=None) -> int:
@@ -100,15 +75,14 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
         knot = f", knot at {watch.knot.x_mm:g}{y} mm"
     announce(f"watching {source.n_cells} cell(s) from the {source.kind} source; band "
              f"{watch.band_lo_n:g}-{watch.band_hi_n:g} N{knot}; Ctrl-C stops")
-    # Sources that do not wait for the hardware are polled once a frame; rows from
-    # one that does (the HX711 boards, a row per read) are gathered into frames.
+    # Sources that do not wait for the hardware are polled when their next row is due;
+    # every row goes through the filter loop and rules as soon as it is read.
     polled = getattr(source, "poll_interval_s", 0.0) > 0
-    batcher = FrameBatcher(rate_hz=source.platform.rate_hz)
     last_status, t_first, rows, rate_checked = -math.inf, None, 0, False
     try:
         while not source.finished:
-            block = source.read() if polled else batcher.add(source.read())
-            if block is not None and len(block):
+            block = source.read()
+            if len(block):
                 result, events = monitor.process(block)
                 t_first = block.t_s[0] if t_first is None else t_first
                 t_now = float(block.t_s[-1])
@@ -127,12 +101,10 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
                 if seconds is not None and t_now - t_first >= seconds:
                     break
             if polled:
-                sleep(FRAME_S)
+                sleep(min(FRAME_S, source.next_due_in_s()) + 0.0002)
     except KeyboardInterrupt:
         announce("stopped")
-    rest = batcher.flush()  # rows of an unfinished frame still count
-    events = monitor.process(rest)[1] if rest is not None else []
-    for e in events + monitor.finish():
+    for e in monitor.finish():
         _write(out, describe(e) + "\n")
     return 0
 

@@ -37,6 +37,11 @@ class Source:
         """Return the rows that arrived since the last call (possibly none)."""
         raise NotImplementedError
 
+    def next_due_in_s(self) -> float:
+        """Seconds on the source's clock until its next row is due, for a loop that polls
+        a source whose ``read`` does not wait (0: read again at once)."""
+        return 0.0
+
     @property
     def finished(self) -> bool:
         """True when no more rows will ever come (end of a replay)."""

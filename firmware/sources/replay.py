@@ -35,6 +35,13 @@ class ReplaySource(Source):
     def finished(self) -> bool:
         return self._pos >= len(self.recording.block)
 
+    def next_due_in_s(self) -> float:
+        block = self.recording.block
+        if self.fast or self._clock is None or self._start is None or self.finished:
+            return 0.0
+        due = float(block.t_s[self._pos]) - self._t0 + self._start
+        return max(0.0, due - self._clock())
+
     def read(self) -> Block:
         block = self.recording.block
         if self.fast or self._clock is None:

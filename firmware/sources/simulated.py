@@ -82,6 +82,9 @@ class SimulatedPlatform(Source):
             return Block.empty(self.n_cells)
         return self._take(due)
 
+    def next_due_in_s(self) -> float:
+        return max(0.0, self._sim.next_index / self._sim.rate_hz - self.now_s)
+
     def _read_paced(self) -> Block:
         ready_s = self._sim.next_index / self._sim.rate_hz
         wait_s = ready_s - self.now_s
