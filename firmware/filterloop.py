@@ -2,7 +2,7 @@
 
 One sample's path: validity (missing, saturated, all-ones frames) →
 spike rejection → per-cell fault detection → zero (re-zeroed on the unloaded
-start, tracked while unloaded) → newtons per cell → low-pass → total force
+start, tracked while unloaded) → newtons per cell → mean of the last two samples → total force
 and centre of pressure. Live it takes the rows that just arrived; offline it
 takes thousands at once; the output is identical whatever the block size.
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.filters.lowpass import LowPass
+from firmware.filters.smooth import PairMean
 from firmware.filters.gate import SpikeGate
 from firmware.filters.validity import FaultDetector
 from firmware.filters.vec import ROW_PATH_ROWS
@@ -29,9 +29,8 @@ from firmware.filters.zero import ZeroTracker
 class FilterSettings:
     """Tunables of the filter loop; units in the names."""
 
-    lowpass_hz: float = 20.0
-    gate_tol_n: float = 15.0
-    gate_big_n: float = 40.0
+    gate_tol_n: float = 20.0
+    gate_big_n: float = 50.0
     min_load_n: float = 30.0
     zero_window_s: float = 0.5
     rezero_limit_n: float = 50.0
@@ -96,11 +95,11 @@ class FilterLoop:
         self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
                                 rezero_limit_n=rezero_limit_n, band_n=s.zero_band_n,
                                 track_s=s.zero_track_s, rate_n_s=s.zero_rate_n_s, limit_n=s.zero_limit_n)
-        self.lowpass = LowPass(n, rate, s.lowpass_hz)
+        self.smooth = PairMean(n)
         self._last_t_s = -np.inf
 
     def reset(self) -> None:
-        for stage in (self.spike, self.faults, self.zero, self.lowpass):
+        for stage in (self.spike, self.faults, self.zero, self.smooth):
             stage.reset()
         self._last_t_s = -np.inf
         self._primed = False
@@ -126,7 +125,7 @@ class FilterLoop:
             unread = np.isnan(cell_n)
             cell_n[unread] = 0.0  # the low-pass must not see NaN; those rows are blanked below
             self._primed = n > 0 and not unread[:, -1].any()
-        cell_n = self.lowpass.process(cell_n)
+        cell_n = self.smooth.process(cell_n)
         force_n = _sum_rows(cell_n)
         if unread is not None:
             force_n[np.logical_or.reduce(unread, axis=0)] = np.nan  # no reading yet: unknown, not 0 N

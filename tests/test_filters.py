@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.filters.lowpass import LowPass
+from firmware.filters.smooth import PairMean
 from firmware.filters.gate import SpikeGate
 from firmware.filters.validity import FaultDetector
 from firmware.filters.vec import ffill, latch
@@ -136,13 +136,13 @@ def test_zero_tracker_checks_its_settings():
         ZeroTracker([0], [400.0], RATE, band_n=-1)
 
 
-def test_lowpass_reset_and_unity_dc_gain():
-    lp = LowPass(1, RATE)
-    x = np.ones((1, 400)) * 100
-    y1 = lp.process(x)
-    assert abs(y1[0, -1] - 100) < 1e-6
-    lp.reset()
-    assert np.array_equal(lp.process(x), y1)
+def test_pair_mean_is_the_mean_of_each_sample_and_the_one_before_and_resets():
+    pm = PairMean(1)
+    x = np.array([[100.0, 300.0, 300.0, 0.0]])
+    assert pm.process(x).tolist() == [[100.0, 200.0, 300.0, 150.0]]  # no overshoot on a step
+    assert pm.process(np.array([[50.0]])).tolist() == [[25.0]]        # carried across blocks
+    pm.reset()
+    assert pm.process(x).tolist() == [[100.0, 200.0, 300.0, 150.0]]
 
 
 @settings(max_examples=25, deadline=None)
@@ -186,15 +186,3 @@ def test_zero_tracker_gives_the_same_zero_row_by_row():
     z = ZeroTracker([3100, 2900], [400.0, 400.0], RATE)
     rows = [np.broadcast_to(z.process(t[i:i + 1], clean[:, i:i + 1], acc[:, i:i + 1]), (2, 1)) for i in range(n)]
     assert np.array_equal(np.concatenate(rows, axis=1), whole)
-
-
-def test_fast_lowpass_entry_gives_lfilters_numbers():
-    from scipy.signal import lfilter
-
-    from firmware.filters.lowpass import _filter_rows
-    lp = LowPass(4, RATE)
-    x = np.random.default_rng(4).normal(0, 50, (4, 7))
-    zi = np.random.default_rng(5).normal(0, 1, (4, 2))
-    y1, z1 = _filter_rows(lp.b, lp.a, x, zi)
-    y2, z2 = lfilter(lp.b, lp.a, x, axis=1, zi=zi)
-    assert np.array_equal(y1, y2) and np.array_equal(z1, z2)

@@ -8,10 +8,11 @@ reading within ``tol_counts`` of that prediction is accepted on the spot, so a
 press is seen on the very sample it shows up in, ramps of any speed included.
 A reading off the prediction is *suspect*: it is held back (the last accepted
 value stands) until the next reading decides. Back near the prediction: the
-suspect was a spike and is dropped. Within ``tol_counts`` of the suspect (and
-not exactly equal: a live HX711 always has a few counts of noise, a repeated
-misread value has none): the signal really moved, and is accepted from that
-reading on. A jump beyond ``big_counts`` (no press moves a cell that far in
+suspect was a spike and is dropped. Within ``tol_counts`` of the suspect, or
+of the line from the last accepted reading through it (and not exactly equal
+to it: a live HX711 always has a few counts of noise, a repeated misread
+value has none): the signal really moved — a step, or a ramp that started
+abruptly, like a tap — and is accepted from that reading on. A jump beyond ``big_counts`` (no press moves a cell that far in
 one sample; a bit slip does) needs two such confirmations. Anything else
 replaces the suspect. A stream of garbage therefore never gets through and is
 left to the fault detector, which sees no accepted readings.
@@ -32,6 +33,10 @@ import numpy as np
 from firmware.filters.vec import ROW_PATH_ROWS, ffill
 
 NAN = float("nan")
+#: Values a misread frame takes (bogde/HX711#83: 2^n - 1 and 0; all ones is -1): a
+#: reading of exactly one of them is always a suspect, however near the signal.
+MISREAD_VALUES = frozenset({0.0, -1.0, 1048575.0, 2097151.0, 4194303.0})
+_MISREAD_ARRAY = np.array(sorted(MISREAD_VALUES))
 
 
 class SpikeGate:
@@ -63,6 +68,9 @@ class SpikeGate:
         # then the array path's prediction for the next reading is exact.
         self._sync = [False] * n
         self._prev_ok = [False] * n  # the previous valid reading was accepted
+        # (ref, t_ref, slope) before the last accepted reading: the line to return to
+        # if that reading turns out to have been a small glitch.
+        self._before = [(NAN, NAN, 0.0)] * n
 
     @property
     def suspects(self) -> list[bool]:
@@ -73,19 +81,29 @@ class SpikeGate:
         """One valid reading ``v`` (counts) of cell ``c`` at ``t`` s; True if accepted."""
         ref = self._ref[c]
         need = 1
-        if ref == ref:  # a reading has been accepted: predict from it
-            t_ref = self._t_ref[c]
-            err = abs(v - (ref + self._slope[c] * (t - t_ref)))
+        if ref == ref and v not in MISREAD_VALUES:  # predict from the accepted readings
+            t_ref, slope = self._t_ref[c], self._slope[c]
+            err = abs(v - (ref + slope * (t - t_ref)))
             if err <= self._tol[c]:
+                self._before[c] = (ref, t_ref, slope)
                 self._slope[c] = (v - ref) / (t - t_ref)
                 self._sync[c] = self._prev_ok[c]
+                return self._accept(c, t, v)
+            # Off the line, but on the one before the last accepted reading: that
+            # reading was a small glitch (within tol): go on from the one before it.
+            r0, t0, s0 = self._before[c]
+            if self._prev_ok[c] and abs(v - (r0 + s0 * (t - t0))) <= self._tol[c]:
+                self._before[c] = (ref, t_ref, slope)
+                self._slope[c] = (v - r0) / (t - t0)
+                self._sync[c] = False
                 return self._accept(c, t, v)
             if err > self._big[c]:
                 need = 2
         p = self._pend[c]
-        if p is not None and abs(v - p) <= self._tol[c] and v != p:
+        if p is not None and v != p and self._confirms(c, t, v, p):
             got = self._got[c] + 1
             if got >= self._need[c]:
+                self._before[c] = (p, self._t_pend[c], self._slope[c])
                 self._slope[c] = (v - p) / (t - self._t_pend[c])
                 self._sync[c] = True  # the suspect was the reading just before
                 return self._accept(c, t, v)
@@ -95,6 +113,19 @@ class SpikeGate:
         self._pend[c], self._t_pend[c] = v, t
         self._sync[c] = self._prev_ok[c] = False
         return False
+
+    def _confirms(self, c: int, t: float, v: float, p: float) -> bool:
+        """Whether ``v`` confirms the suspect ``p``: it stays at its level (a step), or
+        goes on from the last accepted reading through ``p`` (a sudden start of a
+        ramp, like a tap). A spike is followed by neither."""
+        tol = self._tol[c]
+        if abs(v - p) <= tol:
+            return True
+        ref = self._ref[c]
+        if ref != ref:
+            return False
+        t_p = self._t_pend[c]
+        return abs(v - (p + (p - ref) / (t_p - self._t_ref[c]) * (t - t_p))) <= tol
 
     def _accept(self, c: int, t: float, v: float) -> bool:
         self._ref[c], self._t_ref[c] = v, t
@@ -188,10 +219,18 @@ class SpikeGate:
         pred = np.empty(m)
         pred[0] = ref + self._slope[c] * (float(t[0]) - self._t_ref[c])  # NaN before any reading
         pred[1:] = v[:-1] + self._slopes[:-1] * (t[1:] - t[:-1])
-        return np.abs(v - pred) <= self._tol[c]
+        ok = np.abs(v - pred) <= self._tol[c]
+        misread = np.isin(v, _MISREAD_ARRAY)
+        if misread.any():
+            ok &= ~misread
+        return ok
 
     def _commit(self, c: int, times: list, values: list, ok: np.ndarray, last: int, first: int) -> None:
         """Readings ``first``..``last`` were accepted as predicted: the state after ``last``."""
+        if last > first:
+            self._before[c] = (values[last - 1], times[last - 1], float(self._slopes[last - 1]))
+        else:
+            self._before[c] = (self._ref[c], self._t_ref[c], self._slope[c])
         self._ref[c], self._t_ref[c] = values[last], times[last]
         self._slope[c] = float(self._slopes[last])
         self._prev_ok[c] = self._sync[c] = True
