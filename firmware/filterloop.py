@@ -34,6 +34,7 @@ class FilterSettings:
     min_load_n: float = 30.0
     zero_window_s: float = 0.5
     rezero_limit_n: float = 50.0
+    zero_window_steady_n: float = 3.0
     zero_band_n: float = 2.0
     zero_track_s: float = 1.0
     zero_rate_n_s: float = 0.25
@@ -93,7 +94,8 @@ class FilterLoop:
         # With no stored zero to compare against, the start is always taken as unloaded.
         rezero_limit_n = float("inf") if platform.extra.get("uncalibrated") else s.rezero_limit_n
         self.zero = ZeroTracker([c.offset for c in cells], cpn, rate, window_s=s.zero_window_s,
-                                rezero_limit_n=rezero_limit_n, band_n=s.zero_band_n,
+                                rezero_limit_n=rezero_limit_n, window_steady_n=s.zero_window_steady_n,
+                                band_n=s.zero_band_n,
                                 track_s=s.zero_track_s, rate_n_s=s.zero_rate_n_s, limit_n=s.zero_limit_n)
         self.smooth = PairMean(n)
         self._last_t_s = -np.inf

@@ -110,3 +110,13 @@ def test_live_rows_give_the_same_zero_as_the_whole_recording():
     for rows in (1, 3, 700):
         part, _ = force(t, raw, block_rows=rows)
         assert np.array_equal(part, whole, equal_nan=True), rows
+
+
+def test_a_light_load_being_put_on_during_the_start_window_keeps_the_stored_offsets():
+    # A 4 kg ball set down 0.2 s after power-on (within the 0.5 s window, under the 50 N
+    # limit): the start is moving, so it is no zero; the stored offsets are kept.
+    t = np.arange(int(20 * RATE)) / RATE
+    load = np.clip((t - 0.2) / 0.3, 0, 1) * 39.2
+    f, loop = force(t, raw_counts(t, load), stale=False)
+    assert loop.zero.rezero_refused.all()
+    assert abs(f[-80:].mean() - 39.2) < 0.3

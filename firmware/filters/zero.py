@@ -5,7 +5,8 @@ worth, so like a scale at power-on we re-zero on the unloaded start: the
 mean of each cell's clean readings over the first ``window_s``. Until that
 window closes the running mean so far stands in (causal, so live and offline
 agree). A start that disagrees with the stored offset by more than
-``rezero_limit_n`` is not an unloaded platform: the stored offset is kept.
+``rezero_limit_n``, or that moves by more than ``window_steady_n`` (a load
+being put on), is not an unloaded platform: the stored offset is kept.
 
 Afterwards the zero follows drift the way a scale's automatic zero tracking
 does (OIML R76): only near zero, only while steady, and slowly. Each time the
@@ -33,13 +34,14 @@ class ZeroTracker:
     """Per-cell zero in raw counts, from clean counts (NaN = nothing yet)."""
 
     def __init__(self, offsets, counts_per_newton, rate_hz: float, window_s: float = 0.5,
-                 rezero_limit_n: float = 50.0, band_n: float = 2.0, track_s: float = 1.0,
+                 rezero_limit_n: float = 50.0, window_steady_n: float = 3.0, band_n: float = 2.0,
+                 track_s: float = 1.0,
                  rate_n_s: float = 0.25, limit_n: float = 10.0) -> None:
         if not (band_n >= 0 and track_s > 0 and rate_n_s >= 0 and limit_n >= 0):
             raise ValueError("zero tracking needs band_n, rate_n_s, limit_n >= 0 and track_s > 0")
         self.offsets = np.asarray(offsets, dtype=np.float64)
         self.cpn = np.asarray(counts_per_newton, dtype=np.float64)
-        self.window_s, self.rezero_limit_n = window_s, rezero_limit_n
+        self.window_s, self.rezero_limit_n, self.window_steady_n = window_s, rezero_limit_n, window_steady_n
         self.band_n, self.limit_n = band_n, limit_n
         self.track_rows = max(1, int(round(track_s * rate_hz)))
         self._step_counts = (rate_n_s * track_s * np.abs(self.cpn)).tolist()
@@ -52,6 +54,7 @@ class ZeroTracker:
         self._t0 = None
         self._sum = np.zeros(n)
         self._count = np.zeros(n)
+        self._lo, self._hi = np.full(n, np.inf), np.full(n, -np.inf)   # the window's extremes
         self.zero0 = None                      # start zero once the window closed
         self.rezero_refused = np.zeros(n, dtype=bool)
         self._zero = []                        # the zero now, per cell (counts)
@@ -94,6 +97,9 @@ class ZeroTracker:
 
     def _window(self, clean: np.ndarray, accepted: np.ndarray) -> np.ndarray:
         x = np.where(accepted, clean, 0.0)
+        if accepted.any():
+            self._lo = np.fmin(self._lo, np.where(accepted, clean, np.inf).min(axis=1))
+            self._hi = np.fmax(self._hi, np.where(accepted, clean, -np.inf).max(axis=1))
         csum = self._sum[:, None] + np.cumsum(x, axis=1)
         ccount = self._count[:, None] + np.cumsum(accepted, axis=1)
         self._sum, self._count = csum[:, -1], ccount[:, -1]
@@ -103,16 +109,9 @@ class ZeroTracker:
     def _close_window(self) -> None:
         mean = np.where(self._count > 0, self._sum / np.maximum(self._count, 1), self.offsets)
         shift_n = np.abs((mean - self.offsets) / self.cpn)
-        self.rezero_refused = shift_n > self.rezero_limit_n
-        self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
-        self._zero0_list = self.zero0.tolist()
-        self._cpn_list = self.cpn.tolist()
-        self._zero_col = (self.zero0 + self._drift)[:, None]
-
-    def _close_window(self) -> None:
-        mean = np.where(self._count > 0, self._sum / np.maximum(self._count, 1), self.offsets)
-        shift_n = np.abs((mean - self.offsets) / self.cpn)
-        self.rezero_refused = shift_n > self.rezero_limit_n
+        spread_n = np.where(self._count > 0, (self._hi - self._lo) / np.abs(self.cpn), 0.0)
+        # Far from the stored offset, or moving (a load being put on): not an empty platform.
+        self.rezero_refused = (shift_n > self.rezero_limit_n) | (spread_n > self.window_steady_n)
         self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
         self._zero0_list = self.zero0.tolist()
         self._zero = list(self._zero0_list)
