@@ -194,8 +194,8 @@ def _source_kind(args) -> str:
 
 
 def _open(args, clock, sleep):
-    from server.commands import InputError
     from firmware.sources.factory import SourceSpecError, open_source
+    from server.commands import InputError
 
     if clock is None and args.fast and _source_kind(args) in ("sim", "simulated"):
         virtual = VirtualClock()
@@ -251,7 +251,7 @@ class _Session:
 
     def __init__(self, source, proc: ScaleProcedure, keys, out, sim_seed: int | None, body_kg: float,
                  auto_tap: bool = True) -> None:
-        from firmware.filterloop import FilterLoop
+        from firmware.pipeline.filterloop import FilterLoop
 
         self.source, self.proc, self.keys, self.out = source, proc, keys, out
         self.loop = FilterLoop(source.platform)

@@ -122,7 +122,7 @@ def _open(args, clock, stored_platform, n_layout):
 
 
 def _calibrate(args, source, layout, mass_kg, stored, ask, out, clock, sleep):
-    from firmware.calibrate_platform import PlatformCalibrationRun, sim_placer
+    from firmware.device.platform_calibration import PlatformCalibrationRun, sim_placer
 
     simulated = source.kind == "simulated"
     # The simulator knows its own previous calibration; a real platform has the stored one.

@@ -7,8 +7,8 @@ import os
 import sys
 import time
 
-from firmware.monitor import Knot, WatchSettings
-from firmware.recording import RecordingError, RecordingWriter, read_recording
+from firmware.pipeline.monitor import Knot, WatchSettings
+from firmware.recordings.format import RecordingError, RecordingWriter, read_recording
 
 
 #: Until a person calibrates their own scale: about 25-45 % of a 75 kg person's weight.
@@ -115,7 +115,7 @@ def _watch(args, default_band=None) -> WatchSettings:
 
 
 def analyze(args) -> int:
-    from firmware.analysis import analyze as run_analysis, format_summary, write_trace
+    from firmware.pipeline.analysis import analyze as run_analysis, format_summary, write_trace
 
     try:
         recording = read_recording(args.recording)

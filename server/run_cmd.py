@@ -16,7 +16,7 @@ from server.commands import DEFAULT_BAND_N, InputError, _band, _say, data_dir, p
 
 def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = None) -> list[str]:
     """The device process's command line for these ``knotcoach run`` options."""
-    argv = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(data), "--source", args.source,
+    argv = [sys.executable, "-m", "firmware.device.main", "--data-dir", str(data), "--source", args.source,
             "--seed", str(args.seed), "--wait-client", "10", "--cpu", "none" if cpu is None else str(cpu)]
     if band is not None:
         argv += ["--band-newtons", f"{band[0]!r}:{band[1]!r}"]
@@ -38,7 +38,7 @@ def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = 
 
 def _check_source(args) -> str:
     """The source's kind, after checking what can be checked without opening it."""
-    from firmware.recording import RecordingError, read_recording
+    from firmware.recordings.format import RecordingError, read_recording
     from firmware.sources.factory import SourceSpecError, parse_pins
     kind, _, arg = args.source.partition(":")
     kinds = {"auto": "hx711", "hx711": "hx711", "sim": "simulated", "simulated": "simulated", "replay": "replay"}
@@ -61,9 +61,9 @@ def _check_source(args) -> str:
 
 
 def run(args) -> int:
-    from firmware.channel_server import answers
-    from firmware.device_main import SOCKET_NAME
-    from firmware.realtime import own_cpu
+    from firmware.device.channel_server import answers
+    from firmware.device.main import SOCKET_NAME
+    from firmware.device.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions, supervise
     from server.supervisor import DeviceProcess
 
@@ -123,7 +123,7 @@ class AlreadyRunning:
 
 
 def serve(args) -> int:
-    from firmware.realtime import own_cpu
+    from firmware.device.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions
 
     _check_host(args.host)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.monitor import Knot, WatchSettings
+from firmware.pipeline.monitor import Knot, WatchSettings
 from tests.blocks import FIELDS, run_in_blocks
 
 LAYOUT = [(0.0, 0.0), (540.0, 0.0), (0.0, 340.0), (540.0, 340.0)]

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from firmware.channel import MAX_MESSAGE_BYTES, ChannelError, Decoder, encode
-from firmware.channel_server import MAX_QUEUED_BYTES, ChannelServer
+from firmware.device.channel import MAX_MESSAGE_BYTES, ChannelError, Decoder, encode
+from firmware.device.channel_server import MAX_QUEUED_BYTES, ChannelServer
 
 
 def test_messages_survive_any_chunking():

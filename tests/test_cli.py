@@ -9,7 +9,7 @@ import pytest
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.recording import read_recording, write_recording
+from firmware.recordings.format import read_recording, write_recording
 from server.cli import build_parser, main
 
 SUBCOMMANDS = ["run", "record", "calibrate", "profile", "sessions", "analyze", "pair", "doctor", "serve"]

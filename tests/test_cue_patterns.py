@@ -19,7 +19,7 @@ from firmware.cues.patterns import (
     Step,
 )
 from firmware.cues.player import CuePlayer
-from firmware.rules import Event
+from firmware.pipeline.rules import Event
 
 DT = 0.001  # 1 ms sampling of the schedule
 

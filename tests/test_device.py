@@ -6,11 +6,11 @@ import socket
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from firmware.channel import Decoder
-from firmware.channel_server import ChannelServer
 from firmware.cues.devices import open_cues
-from firmware.device import DeviceLoop
-from firmware.monitor import Knot, WatchSettings
+from firmware.device.channel import Decoder
+from firmware.device.channel_server import ChannelServer
+from firmware.device.loop import DeviceLoop
+from firmware.pipeline.monitor import Knot, WatchSettings
 from firmware.sources.simulated import SimulatedPlatform
 
 
@@ -153,7 +153,7 @@ def test_a_session_uses_the_persons_stored_scale(rig, tmp_path):
     {"name": None, "id": "é" * 400000},
 ])
 def test_no_command_can_stop_the_device(rig, command):
-    from firmware.channel import encode
+    from firmware.device.channel import encode
     clock, source, loop, factory, listener = rig
     run_for(clock, loop, 0.5, listener)
     data = encode({"type": "command", **command})
@@ -171,7 +171,7 @@ def test_no_command_can_stop_the_device(rig, command):
 
 
 def test_a_second_device_process_does_not_take_over_the_socket(tmp_path):
-    from firmware.channel_server import ChannelServer
+    from firmware.device.channel_server import ChannelServer
     with ChannelServer(tmp_path / "device.sock", hello=lambda: {}):
         with pytest.raises(OSError, match="already serving"):
             ChannelServer(tmp_path / "device.sock", hello=lambda: {})

@@ -11,11 +11,11 @@ from calibration.platform_cal import window_stats
 from calibration.platform_procedure import PlatformProcedure
 from calibration.platform_store import save_platform
 from firmware.block import Block
-from firmware.capture import Capture, stats_from_dict
-from firmware.channel import Decoder
-from firmware.channel_server import ChannelServer
-from firmware.device import DeviceLoop
-from firmware.monitor import WatchSettings
+from firmware.device.capture import Capture, stats_from_dict
+from firmware.device.channel import Decoder
+from firmware.device.channel_server import ChannelServer
+from firmware.device.loop import DeviceLoop
+from firmware.pipeline.monitor import WatchSettings
 from firmware.sources.factory import NOMINAL_COUNTS_PER_NEWTON
 from firmware.sources.simulated import SimulatedPlatform
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from firmware.channel_server import ChannelServer
+from firmware.device.channel_server import ChannelServer
 from server.device_link import DeviceLink, DeviceUnavailable
 
 

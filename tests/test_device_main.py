@@ -13,7 +13,7 @@ from server.cli import main
 
 
 def device(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "firmware.device_main", "--data-dir", str(tmp_path), *args],
+    return subprocess.run([sys.executable, "-m", "firmware.device.main", "--data-dir", str(tmp_path), *args],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -68,7 +68,7 @@ def test_run_passes_its_options_to_the_device_process(tmp_path):
                                       "--knot", "300,200"])
     argv = device_argv(args, tmp_path, (150.0, 220.0), cpu=1)
     joined = " ".join(argv[1:])
-    for part in ("-m firmware.device_main", f"--data-dir {tmp_path}", "--source sim", "--seed 4", "--cpu 1",
+    for part in ("-m firmware.device.main", f"--data-dir {tmp_path}", "--source sim", "--seed 4", "--cpu 1",
                  "--band-newtons 150.0:220.0", "--knot 300.0,200.0", "--speed 5.0", "--no-recordings",
                  "--wait-client 10"):
         assert part in joined, part

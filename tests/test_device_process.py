@@ -9,7 +9,7 @@ from server.device_link import DeviceLink
 
 
 def start_device(data_dir):
-    return subprocess.Popen([sys.executable, "-m", "firmware.device_main", "--source", "sim",
+    return subprocess.Popen([sys.executable, "-m", "firmware.device.main", "--source", "sim",
                              "--data-dir", str(data_dir), "--seed", "2"],
                             stderr=subprocess.PIPE, text=True)
 

@@ -21,10 +21,10 @@ from gpiozero.pins.mock import MockPin
 
 from calibration.platform import Cell, PlatformCalibration
 from calibration.platform_store import save_platform
-from firmware import doctor
-from firmware.channel_server import ChannelServer
-from firmware.doctor import FAIL, OK, WARN, Check
-from firmware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
+from firmware.device.channel_server import ChannelServer
+from firmware.hardware import doctor
+from firmware.hardware.doctor import FAIL, OK, WARN, Check
+from firmware.hardware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
 from firmware.sources.base import SourceError
 from firmware.sources.hx711_source import DEFAULT_PINS
 from server import doctor_cmd

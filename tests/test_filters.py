@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.filters.lowpass import LowPass
-from firmware.filters.spike import SpikeFilter, sort5
-from firmware.filters.validity import FaultDetector
-from firmware.filters.vec import ffill, latch
-from firmware.filters.zero import ZeroTracker
+from firmware.pipeline.filters.lowpass import LowPass
+from firmware.pipeline.filters.spike import SpikeFilter, sort5
+from firmware.pipeline.filters.validity import FaultDetector
+from firmware.pipeline.filters.vec import ffill, latch
+from firmware.pipeline.filters.zero import ZeroTracker
 
 RATE = 80.0
 
@@ -258,7 +258,7 @@ def test_zero_tracker_gives_the_same_zero_row_by_row():
 def test_fast_lowpass_entry_gives_lfilters_numbers():
     from scipy.signal import lfilter
 
-    from firmware.filters.lowpass import _filter_rows
+    from firmware.pipeline.filters.lowpass import _filter_rows
     lp = LowPass(4, RATE)
     x = np.random.default_rng(4).normal(0, 50, (4, 7))
     zi = np.random.default_rng(5).normal(0, 1, (4, 2))

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import hx711 as driver
-from firmware.hx711 import HX711, HX711Error, HX711FrameError, HX711Timeout, decode_frame
-from firmware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
+from firmware.hardware import hx711 as driver
+from firmware.hardware.hx711 import HX711, HX711Error, HX711FrameError, HX711Timeout, decode_frame
+from firmware.hardware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
 
 A128, B32, A64 = HX711.CHAN_A_GAIN_128, HX711.CHAN_B_GAIN_32, HX711.CHAN_A_GAIN_64
 PERIOD_NS = 12_500_000
@@ -310,7 +310,7 @@ def test_package_entry_points_use_our_read(rig):
 
 
 def test_importing_the_driver_keeps_stdout_clean():
-    code = "import firmware; import sys; assert 'adafruit_hx711' not in sys.modules; import firmware.hx711"
+    code = "import firmware; import sys; assert 'adafruit_hx711' not in sys.modules; import firmware.hardware.hx711"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.hx711_emulator import (
+from firmware.hardware.hx711_emulator import (
     GAIN_A_64,
     GAIN_A_128,
     GAIN_B_32,

@@ -11,7 +11,7 @@ import pytest
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
+from firmware.hardware.hx711_emulator import EmulatedHX711, EmulatedPins, FakeClock
 from firmware.sources.base import SourceError
 from firmware.sources.hx711_source import DEFAULT_PINS, HX711Source, open_blinka_pin, probe_hx711
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from firmware.live import rate_report, run_live
-from firmware.monitor import Knot, Monitor, WatchSettings
+from firmware.device.live import rate_report, run_live
+from firmware.pipeline.monitor import Knot, Monitor, WatchSettings
 from firmware.sim.scenario import realistic_session
 from firmware.sources.simulated import SimulatedPlatform
 from tests.blocks import FIELDS, run_in_blocks
@@ -78,7 +78,7 @@ def test_live_loop_in_simulated_time(capsys):
 
 def test_frame_batcher_releases_rows_once_a_frame():
     from firmware.block import Block
-    from firmware.live import FrameBatcher
+    from firmware.device.live import FrameBatcher
     b = FrameBatcher(0.04, rate_hz=80.0)
     released = [b.add(Block.from_rows([i / 80], [[i]])) for i in range(10)]
     sizes = [len(r) for r in released if r is not None]
@@ -94,7 +94,7 @@ def test_rate_report_explains_a_slow_board():
 def test_zero_drift_since_calibration_is_reported_once_the_start_is_measured():
     from calibration.platform import Cell, PlatformCalibration
     from firmware.block import Block
-    from firmware.live import zero_drift_report
+    from firmware.device.live import zero_drift_report
     cells = (Cell(0, 0, 1000.0, 400.0), Cell(500, 0, 5000.0, 400.0))
     platform = PlatformCalibration(cells, extra={"calibrated_at": "2026-11-01T09:00:00+00:00"})
     mon = Monitor(platform, WatchSettings(100, 200))

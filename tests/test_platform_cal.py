@@ -15,7 +15,7 @@ from calibration.platform_cal import (STANDARD_GRAVITY_MS2, Placement, Refused, 
 from calibration.platform_store import (FORMAT, MAX_HISTORY, load_all, load_platform, platform_path,
                                         save_platform)
 from firmware.block import MISSING, Block
-from firmware.calibrate_platform import PlatformCalibrationRun, run_calibration, sim_placer
+from firmware.device.platform_calibration import PlatformCalibrationRun, run_calibration, sim_placer
 from firmware.sim.person import G_MS2
 from firmware.sources.simulated import SimulatedPlatform
 
@@ -179,7 +179,7 @@ def test_drift_report_flags_cells_beyond_the_limit():
 
 
 def test_drift_report_from_the_filter_loops_zero_tracker():
-    from firmware.filterloop import FilterLoop
+    from firmware.pipeline.filterloop import FilterLoop
     src, clock = sim(seed=5)
     src.steer("clear_platform")
     block = src.generate(2.0)

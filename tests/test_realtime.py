@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from firmware.realtime import request_realtime
+from firmware.device.realtime import request_realtime
 
 
 def fake_os(refuse_sched=False, refuse_cpu=False):
@@ -44,7 +44,7 @@ def test_not_available():
 def test_the_device_takes_the_last_cpu_and_the_web_process_keeps_off_it():
     from types import SimpleNamespace
 
-    from firmware.realtime import keep_off_cpu, own_cpu
+    from firmware.device.realtime import keep_off_cpu, own_cpu
     mask = {0, 1, 2, 3}
     osmod = SimpleNamespace(sched_getaffinity=lambda pid: set(mask),
                             sched_setaffinity=lambda pid, cpus: (mask.clear(), mask.update(cpus)))
@@ -59,7 +59,7 @@ def test_device_main_pins_itself_and_refuses_a_cpu_that_is_not_there(tmp_path):
     import os
     import subprocess
     import sys
-    cmd = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(tmp_path), "--source", "sim",
+    cmd = [sys.executable, "-m", "firmware.device.main", "--data-dir", str(tmp_path), "--source", "sim",
            "--seconds", "0.2", "--priority", "0"]
     done = subprocess.run([*cmd, "--cpu", "99"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--cpu 99: this machine has CPUs" in done.stderr

@@ -2,8 +2,8 @@
 
 import pytest
 
-from firmware.device import DeviceLoop
-from firmware.monitor import WatchSettings
+from firmware.device.loop import DeviceLoop
+from firmware.pipeline.monitor import WatchSettings
 from firmware.sources.simulated import SimulatedPlatform
 from server.recorder import SessionRecorder
 from server.store import open_store

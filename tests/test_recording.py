@@ -7,7 +7,7 @@ import pytest
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.recording import RecordingError, RecordingWriter, read_recording, write_recording
+from firmware.recordings.format import RecordingError, RecordingWriter, read_recording, write_recording
 
 EXAMPLE = """# knotcoach recording 1
 # platform: {"rate_hz": 80, "cells": [{"x_mm": 0, "y_mm": 0, "offset": 81234, "counts_per_newton": 412.5}, {"x_mm": 600, "y_mm": 0, "offset": -3021, "counts_per_newton": 398.0}]}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from firmware.rules import OnKnotRule, OverBandRule, SensorFaultRule, sort_events
+from firmware.pipeline.rules import OnKnotRule, OverBandRule, SensorFaultRule, sort_events
 
 RATE = 80.0
 

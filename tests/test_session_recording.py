@@ -11,12 +11,12 @@ import os
 import numpy as np
 import pytest
 
-from firmware.analysis import analyze
 from firmware.block import MISSING, Block
-from firmware.device import DeviceLoop
-from firmware.monitor import Knot, WatchSettings
-from firmware.recording import format_rows, read_recording
-from firmware.session_recording import (
+from firmware.device.loop import DeviceLoop
+from firmware.pipeline.analysis import analyze
+from firmware.pipeline.monitor import Knot, WatchSettings
+from firmware.recordings.format import format_rows, read_recording
+from firmware.recordings.session import (
     NAME_RE,
     SessionRecordings,
     format_rows_fast,
@@ -137,7 +137,7 @@ def test_two_sessions_in_the_same_second_get_two_files(tmp_path):
 
 
 def test_the_preroll_keeps_a_second_of_empty_platform_and_what_came_after():
-    from firmware.session_recording import PreRoll
+    from firmware.recordings.session import PreRoll
     preroll = PreRoll(empty_s=1.0, max_s=30.0)
     block = lambda t0: Block(t0 + np.arange(4) / 80.0, np.zeros((4, 1), dtype=np.int64))
     force_n, t_s = None, 0.0
@@ -413,7 +413,7 @@ def test_without_a_recordings_folder_nothing_is_written(tmp_path):
 
 
 def test_the_device_process_option(tmp_path):
-    from firmware import device_main
+    from firmware.device import main as device_main
     parse = device_main.build_parser().parse_args
     assert parse([]).recordings is True and parse(["--no-recordings"]).recordings is False
     for argv, folder in (([], tmp_path / "recordings"), (["--no-recordings"], None)):

@@ -11,7 +11,7 @@ import pytest
 from calibration.intensity import IntensityScale, Mark
 from calibration.platform_store import load_all
 from calibration.profiles import ProfileStore
-from firmware.device import platform_info
+from firmware.device.loop import platform_info
 from firmware.sources.simulated import SimulatedPlatform
 from server.device_link import DeviceLink
 from tests.conftest import pair
@@ -24,11 +24,11 @@ SPEED = 10.0
 
 @pytest.fixture
 def real(tmp_path):
-    """(app, paired client, link, data dir) with ``python -m firmware.device_main --source sim``."""
+    """(app, paired client, link, data dir) with ``python -m firmware.device.main --source sim``."""
     from server.web import create_app
     data = tmp_path / "data"
     data.mkdir()
-    device = subprocess.Popen([sys.executable, "-m", "firmware.device_main", "--source", "sim", "--seed", str(SEED),
+    device = subprocess.Popen([sys.executable, "-m", "firmware.device.main", "--source", "sim", "--seed", str(SEED),
                                "--data-dir", str(data), "--speed", str(SPEED)],
                               stderr=subprocess.DEVNULL)
     link = DeviceLink(data / "device.sock", retry_s=0.05, max_retry_s=0.2).start()

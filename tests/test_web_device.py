@@ -23,7 +23,7 @@ from server.web.serving import make_server, public_urls
 
 
 def start_device(data_dir):
-    return subprocess.Popen([sys.executable, "-m", "firmware.device_main", "--source", "sim",
+    return subprocess.Popen([sys.executable, "-m", "firmware.device.main", "--source", "sim",
                              "--data-dir", str(data_dir), "--seed", "3"], stderr=subprocess.PIPE, text=True)
 
 

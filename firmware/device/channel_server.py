@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.channel import ChannelError, Decoder, encode
+from firmware.device.channel import ChannelError, Decoder, encode
 
 #: A client more than this far behind (about 10 s of frames) is dropped.
 MAX_QUEUED_BYTES = 1 << 20

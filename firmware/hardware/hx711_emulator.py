@@ -1,6 +1,6 @@
 """A bit-level HX711 in software, on a fake clock, for tests and ``knotcoach doctor``.
 
-The real driver code (``firmware.hx711``) runs unchanged against it: the
+The real driver code (``firmware.hardware.hx711``) runs unchanged against it: the
 emulated pins look like Blinka's ``digitalio.DigitalInOut`` (``.value``,
 ``.direction``, ``switch_to_input``, ``switch_to_output``, ``deinit``).
 Setting the clock pin's value drives the chip; reading the data pin returns

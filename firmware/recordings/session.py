@@ -34,7 +34,7 @@ import numpy as np
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.recording import format_header
+from firmware.recordings.format import format_header
 
 #: The folder's name inside the data directory; paths in events and the database start with it.
 FOLDER_NAME = "recordings"
@@ -77,7 +77,7 @@ def recording_name(started: dt.datetime, person: Any, region: Any, n: int = 1) -
 
 
 def format_rows_fast(t_s: np.ndarray, raw: np.ndarray) -> str:
-    """The data rows as ``firmware.recording.format_rows`` writes them (``t_s`` in seconds to 0.1 ms,
+    """The data rows as ``firmware.recordings.format.format_rows`` writes them (``t_s`` in seconds to 0.1 ms,
     MISSING as an empty field), built with Python's own formatting: about ten times faster for
     the 80 rows of a second, which matters in the live loop."""
     columns = raw.T.tolist()

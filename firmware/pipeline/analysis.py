@@ -8,10 +8,10 @@ import numpy as np
 
 from calibration.files import write_text_atomic
 from firmware.block import MISSING
-from firmware.filterloop import FilterOutput, FilterSettings
-from firmware.monitor import Monitor, WatchSettings
-from firmware.recording import Recording, format_column, join_rows
-from firmware.rules import Event
+from firmware.pipeline.filterloop import FilterOutput, FilterSettings
+from firmware.pipeline.monitor import Monitor, WatchSettings
+from firmware.pipeline.rules import Event
+from firmware.recordings.format import Recording, format_column, join_rows
 
 
 @dataclass

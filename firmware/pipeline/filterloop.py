@@ -18,11 +18,11 @@ import numpy as np
 
 from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
 from firmware.block import MISSING, Block
-from firmware.filters.lowpass import LowPass
-from firmware.filters.spike import WINDOW as SPIKE_WINDOW, SpikeFilter
-from firmware.filters.validity import FaultDetector
-from firmware.filters.vec import ROW_PATH_ROWS
-from firmware.filters.zero import ZeroTracker
+from firmware.pipeline.filters.lowpass import LowPass
+from firmware.pipeline.filters.spike import WINDOW as SPIKE_WINDOW, SpikeFilter
+from firmware.pipeline.filters.validity import FaultDetector
+from firmware.pipeline.filters.vec import ROW_PATH_ROWS
+from firmware.pipeline.filters.zero import ZeroTracker
 
 
 @dataclass(frozen=True)

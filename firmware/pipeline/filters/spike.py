@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.filters.vec import ROW_PATH_ROWS, ffill
+from firmware.pipeline.filters.vec import ROW_PATH_ROWS, ffill
 
 WINDOW = 5
 #: Compare-exchange pairs of an optimal 5-input sorting network (9 comparators).

@@ -17,11 +17,11 @@ import math
 import uuid
 from typing import Any, Callable
 
-from firmware.capture import Capture, CaptureError
 from firmware.coach.protocol import Coach
 from firmware.coach.records import CoachError
-from firmware.live import FRAME_S, FrameBatcher
-from firmware.monitor import Monitor, WatchSettings
+from firmware.device.capture import Capture, CaptureError
+from firmware.device.live import FRAME_S, FrameBatcher
+from firmware.pipeline.monitor import Monitor, WatchSettings
 from firmware.sources.base import Source
 
 #: Names (person, region, tool) travel in every frame: keep them short.
@@ -56,7 +56,7 @@ class DeviceLoop:
         # Each coached session's raw rows go to recordings_dir (None: not kept).
         self.recordings = None
         if recordings_dir is not None:
-            from firmware.session_recording import SessionRecordings
+            from firmware.recordings.session import SessionRecordings
             self.recordings = SessionRecordings(recordings_dir, announce)
         self._recorded = None                  # the coach's session being recorded
         if data_dir is not None and source.kind == "simulated":
@@ -128,7 +128,7 @@ class DeviceLoop:
     # ------------------------------------------------------------- calibration
     def start_capture(self, seconds, settle_s=0.0) -> dict[str, Any]:
         """Collect the raw counts of the next ``seconds`` of samples (after ``settle_s``)."""
-        from firmware.capture import MAX_SECONDS, MAX_SETTLE_S, MIN_SECONDS, check_seconds
+        from firmware.device.capture import MAX_SECONDS, MAX_SETTLE_S, MIN_SECONDS, check_seconds
         seconds = check_seconds(seconds, "seconds", MIN_SECONDS, MAX_SECONDS)
         settle_s = check_seconds(settle_s, "settle_s", 0.0, MAX_SETTLE_S)
         if self.capture is not None and not self.capture.done:
@@ -273,7 +273,7 @@ class DeviceLoop:
                 self._emit({"type": "event", "kind": "recording", **done, "t_s": self.latest["t_s"]})
         self._recorded = session
         if session is not None:
-            from firmware.session_recording import live_zero_platform
+            from firmware.recordings.session import live_zero_platform
             meta = {"tool": session.tool, "pain_before": session.pain_before, "source": self.source.kind}
             self.recordings.start(live_zero_platform(self.monitor), self.latest["t_s"], session.person,
                                   session.region, {k: v for k, v in meta.items() if v is not None})

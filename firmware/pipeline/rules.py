@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.filters.vec import ROW_PATH_ROWS, edges, ffill, latch
+from firmware.pipeline.filters.vec import ROW_PATH_ROWS, edges, ffill, latch
 
 
 

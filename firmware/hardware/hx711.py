@@ -22,7 +22,7 @@ a powered-down or absent chip), and gives up waiting for a ready chip after
 ``timeout_s`` with :class:`HX711Timeout`.
 
 Pins are duck-typed (``.value``), so tests run this exact code against
-``firmware.hx711_emulator``.
+``firmware.hardware.hx711_emulator``.
 
 Importing this module imports the Adafruit package and with it Blinka's
 ``microcontroller``, which prints a warning on a PC; that goes to stderr so

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from firmware.filters.vec import ROW_PATH_ROWS, ffill
+from firmware.pipeline.filters.vec import ROW_PATH_ROWS, ffill
 
 
 

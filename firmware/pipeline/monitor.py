@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from calibration.platform import PlatformCalibration
 from firmware.block import Block
-from firmware.filterloop import FilterLoop, FilterOutput, FilterSettings
-from firmware.rules import Event, OnKnotRule, OverBandRule, SensorFaultRule, sort_events
+from firmware.pipeline.filterloop import FilterLoop, FilterOutput, FilterSettings
+from firmware.pipeline.rules import Event, OnKnotRule, OverBandRule, SensorFaultRule, sort_events
 
 
 @dataclass(frozen=True)

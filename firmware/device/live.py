@@ -12,8 +12,8 @@ import time
 from typing import Callable, TextIO
 
 from firmware.block import Block
-from firmware.monitor import Monitor, WatchSettings
-from firmware.rules import Event
+from firmware.pipeline.monitor import Monitor, WatchSettings
+from firmware.pipeline.rules import Event
 from firmware.sources.base import Source
 
 _START_TEXT = {

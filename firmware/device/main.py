@@ -1,4 +1,4 @@
-"""The device process: ``python -m firmware.device_main [options]``.
+"""The device process: ``python -m firmware.device.main [options]``.
 
 Samples, filters, coaches and cues on its own, apart from the web process
 (DESIGN.md: a long call in a web thread delayed an 80 Hz loop by 45 ms in the
@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from calibration.files import StoreError, default_data_dir
-from firmware.live import FRAME_S
-from firmware.monitor import WatchSettings
-from firmware.realtime import DEFAULT_PRIORITY, own_cpu, pin_cpu, request_realtime
+from firmware.device.live import FRAME_S
+from firmware.device.realtime import DEFAULT_PRIORITY, own_cpu, pin_cpu, request_realtime
+from firmware.pipeline.monitor import WatchSettings
 
 SOCKET_NAME = "device.sock"
 #: The protocol's numbers as the household set them (CoachSettings fields), in the data directory.
@@ -101,7 +101,7 @@ def _check(args) -> None:
 
 
 def _watch(args) -> WatchSettings:
-    from firmware.monitor import Knot
+    from firmware.pipeline.monitor import Knot
     try:
         lo, hi = (float(v) for v in args.band_newtons.split(":"))
         knot = None
@@ -237,9 +237,9 @@ def _coach(data_dir: Path):
 def _assemble(args, data_dir: Path, watch: WatchSettings, say):
     """Open the source, the cues and the channel; return the loop and what to close."""
     from calibration.platform_store import load_platform
-    from firmware.channel_server import ChannelServer
     from firmware.cues.devices import open_cues
-    from firmware.device import DeviceLoop
+    from firmware.device.channel_server import ChannelServer
+    from firmware.device.loop import DeviceLoop
     from firmware.sources.factory import SourceSpecError, open_source
 
     data_dir.mkdir(parents=True, exist_ok=True)

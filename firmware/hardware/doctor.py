@@ -104,7 +104,7 @@ class _ChipRig:
     """The driver class and clock the chip checks share."""
 
     def __init__(self, clock_ns: Callable[[], int], sleep: Callable[[float], None], poll_s: float) -> None:
-        from firmware.hx711 import HX711, HX711Error, HX711FrameError  # imports Blinka: only when probing
+        from firmware.hardware.hx711 import HX711, HX711Error, HX711FrameError  # imports Blinka: only when probing
         self.driver, self.chip_error, self.frame_error = HX711, HX711Error, HX711FrameError
         self.clock_ns, self.sleep, self.poll_s = clock_ns, sleep, poll_s
 
@@ -329,7 +329,7 @@ def _noise_check(cell: _Cell, counts_per_newton: float | None) -> list[Check]:
 
 
 def _frames_check(cell: _Cell) -> Check:
-    from firmware.hx711 import HX711FrameError as E
+    from firmware.hardware.hx711 import HX711FrameError as E
     total, subject = cell.frames, f"cell {cell.index} frames"
     high = cell.dropped.get(E.CLOCK_HIGH_TOO_LONG, 0)
     saturated = cell.dropped.get(E.SATURATED, 0)
