@@ -39,6 +39,16 @@ def test_configuration_errors_are_exit_2_and_one_line(tmp_path, args, settings, 
     assert not (tmp_path / "device.sock").exists()
 
 
+def test_the_old_module_name_runs_the_same_device_process(tmp_path):
+    """Units installed before the move run ``python -m firmware.device_main`` (an alias for one release)."""
+    def run(module, *args):
+        return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=60)
+    old, new = run("firmware.device_main", "--help"), run("firmware.device.main", "--help")
+    assert old.returncode == 0 and new.returncode == 0 and old.stdout == new.stdout
+    refused = run("firmware.device_main", "--data-dir", str(tmp_path), "--source", "sim", "--speed", "50")
+    assert refused.returncode == 2 and "--speed must be 1-20" in refused.stderr
+
+
 def test_the_households_settings_are_the_coachs(tmp_path):
     (tmp_path / "coach.json").write_text(json.dumps({"around_min_s": 45, "cycles": 4}))
     proc = device(tmp_path, "--source", "sim", "--seconds", "0.5", "--speed", "10", "--priority", "0")
