@@ -374,7 +374,7 @@ def summary(checks: Sequence[Check]) -> tuple[str, int]:
 
 def run(args, env: Surroundings | None = None) -> int:
     from firmware.sources.factory import SourceSpecError, parse_pins
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
     try:
         pins = parse_pins(args.pins)
     except SourceSpecError as e:

@@ -93,7 +93,7 @@ def test_ctrl_c_stops_without_saving(tmp_path):
 
 def test_too_few_marks_are_refused_with_what_to_redo(tmp_path):
     # one tap only: the pacer rises, holds, and ends with a single mark
-    from server.commands import InputError
+    from server.cli_support import InputError
     with pytest.raises(InputError, match="at least two marks.*nothing was saved") as info:
         _run(_args(tmp_path, "--manual", "--ramp-s", "10"), keys=ScriptedKeys({200: "\n"}))
     assert "\n" not in str(info.value)
@@ -173,7 +173,7 @@ def test_a_simulated_person_is_not_saved_over_the_default_data_folder(tmp_path, 
 
 def test_a_simulator_standing_in_for_missing_boards_never_taps_for_the_person(tmp_path, monkeypatch):
     _no_boards(monkeypatch)
-    from server.commands import InputError
+    from server.cli_support import InputError
     with pytest.raises(InputError, match="at least two marks.*nothing was saved"):
         _run(_auto_args(tmp_path), **_virtual())  # nobody taps: no marks at all
     assert ProfileStore(tmp_path).people() == []
@@ -220,7 +220,7 @@ def test_a_rating_never_reached_is_named_and_the_scale_fitted_from_the_marks_mad
 
 
 def test_with_one_mark_the_skipped_ratings_are_named_and_nothing_is_saved(tmp_path):
-    from server.commands import InputError
+    from server.cli_support import InputError
     out = io.StringIO()
     with pytest.raises(InputError, match="at least two marks.*nothing was saved"):
         calibrate_person_cmd.run(_args(tmp_path, "--manual", "--ramp-s", "10"), keys=ScriptedKeys({200: "\n"}),

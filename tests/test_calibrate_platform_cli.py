@@ -16,7 +16,7 @@ from firmware.sources import factory
 from firmware.sources.simulated import SimulatedPlatform
 from server import calibrate_platform_cmd
 from server.cli import build_parser, main
-from server.commands import InputError
+from server.cli_support import InputError
 from tests.test_platform_cal import WeakCell
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from server import sessions_cmd
+from server import exports, sessions_cmd
 from server.cli import UsageError, _Parser, build_parser, main
-from server.commands import InputError
+from server.cli_support import InputError
 from server.store import open_store, sessions_path
 
 
@@ -105,7 +105,7 @@ def test_csv_export_round_trip(data, tmp_path_factory):
 
 def test_csv_to_standard_output(data):
     lines = run(data, "--format", "csv", "--region", "glutes")[0].splitlines()
-    assert lines[0].split(",") == list(sessions_cmd.CSV_FIELDS) and lines[1].startswith("2,ana,glutes,ball,-40.0,")
+    assert lines[0].split(",") == list(exports.CSV_FIELDS) and lines[1].startswith("2,ana,glutes,ball,-40.0,")
 
 
 def test_an_export_replaces_an_old_one(data, tmp_path_factory):

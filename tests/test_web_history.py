@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from server.sessions_cmd import to_csv, to_json
+from server.exports import to_csv, to_json
 from server.store import open_store, sessions_path
 
 
