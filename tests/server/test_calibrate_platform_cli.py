@@ -17,9 +17,9 @@ from firmware.sources.simulated import SimulatedPlatform
 from server import calibrate_platform_cmd
 from server.cli import build_parser, main
 from server.cli_support import InputError
-from tests.test_platform_cal import WeakCell
+from tests.calibration.test_platform_cal import WeakCell
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WHEN = "2026-11-27T11:20:03+00:00"
 OLD = PlatformCalibration((Cell(0, 0, 123.0, 400.0), Cell(540, 0, 456.0, 401.0),
                            Cell(0, 340, 789.0, 402.0), Cell(540, 340, -1.0, 403.0)))

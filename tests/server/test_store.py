@@ -12,7 +12,7 @@ import pytest
 from server import migrations
 from server.store import StoreError, open_store, sessions_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 START = "2026-11-27T09:30:00+01:00"
 
 

@@ -32,7 +32,7 @@ from server.cli import main as cli_main
 from server.doctor_cmd import Surroundings
 from tests.gpio_fixtures import factory, no_global_factory  # noqa: F401 (fixtures)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 WHEN = "2026-11-27T11:20:03+00:00"
 
 
