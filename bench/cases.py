@@ -19,8 +19,8 @@ from scipy.signal import butter, lfilter
 from bench.data import Config, Data, live_blocks, tile_block
 from bench.timing import best_of, profile_top
 from firmware.block import Block
-from firmware.filterloop import FilterLoop
-from firmware.monitor import Monitor
+from firmware.pipeline.filterloop import FilterLoop
+from firmware.pipeline.monitor import Monitor
 
 #: Targets from the brief.
 E2E_TARGET_ROWS_S = 100_000
@@ -126,7 +126,7 @@ def _bench_analyze(data: Data, label: str, path: str, repeat: int) -> Row:
 
 
 def bench_end_to_end(data: Data, repeat: int) -> list[Row]:
-    from firmware.recording import read_recording
+    from firmware.recordings.format import read_recording
 
     rows = [_bench_analyze(data, label, path, repeat)
             for label, path in ((".csv", data.csv_path), (".csv.gz", data.gz_path))]

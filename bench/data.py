@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from firmware.block import Block
-from firmware.monitor import Knot, WatchSettings
-from firmware.recording import write_recording
+from firmware.pipeline.monitor import Knot, WatchSettings
+from firmware.recordings.format import write_recording
 from firmware.sim.scenario import hour_session
 
 

@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python -m bench.stream [--seconds 20] [--viewers 10] [--json OUT]
 
 It starts the product as the Pi runs it — the device process
-(``python -m firmware.device_main --source sim --paced``: the simulator hands
+(``python -m firmware.device.main --source sim --paced``: the simulator hands
 out one sample at a time when it is due, like the HX711 boards, and counts
 samples read more than one period late) and the web process
 (``knotcoach serve``) — pairs like a tablet, and measures:
@@ -48,7 +48,7 @@ class Stack:
         self.data = data
         self.port = _free_port()
         self.timing = data / "timing.json"
-        device = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(data), "--source", "sim",
+        device = [sys.executable, "-m", "firmware.device.main", "--data-dir", str(data), "--source", "sim",
                   "--paced", "--timing-out", str(self.timing)]
         if seconds is not None:
             device += ["--seconds", str(seconds)]

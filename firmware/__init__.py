@@ -1,1 +1,3 @@
-"""Knot Coach device side: sources, the filter loop, rules, coach and cues."""
+"""Knot Coach device side: ``block`` (the data unit every stage shares), and packages by
+responsibility: ``hardware`` (HX711), ``sources``, ``pipeline`` (filters, rules), ``coach``,
+``cues``, ``device`` (the process), ``recordings``, ``sim``."""

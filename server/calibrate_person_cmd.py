@@ -138,7 +138,7 @@ class TerminalKeys:
 def run(args, *, keys: Callable[[], str] | None = None, clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None, out: TextIO | None = None,
         now_iso: Callable[[], str] | None = None) -> int:
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
 
     try:
         person, region = person_key(args.person), region_key(args.region)
@@ -194,8 +194,8 @@ def _source_kind(args) -> str:
 
 
 def _open(args, clock, sleep):
-    from server.commands import InputError
     from firmware.sources.factory import SourceSpecError, open_source
+    from server.cli_support import InputError
 
     if clock is None and args.fast and _source_kind(args) in ("sim", "simulated"):
         virtual = VirtualClock()
@@ -218,7 +218,7 @@ def _now_iso() -> str:
 
 def _finish(store, person, region, proc, source_kind, out, now_iso, *, save: bool = True) -> int:
     """Fit the marks, show the band and (when ``save``) add the calibration to the person's profile."""
-    from server.commands import InputError
+    from server.cli_support import InputError
 
     marks = proc.result()
     skipped = proc.ratings[len(marks):]
@@ -251,7 +251,7 @@ class _Session:
 
     def __init__(self, source, proc: ScaleProcedure, keys, out, sim_seed: int | None, body_kg: float,
                  auto_tap: bool = True) -> None:
-        from firmware.filterloop import FilterLoop
+        from firmware.pipeline.filterloop import FilterLoop
 
         self.source, self.proc, self.keys, self.out = source, proc, keys, out
         self.loop = FilterLoop(source.platform)

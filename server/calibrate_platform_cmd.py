@@ -22,7 +22,7 @@ from calibration.platform import CalibrationError
 from calibration.platform_cal import (DEFAULT_LAYOUT, LIMITS, STANDARD_GRAVITY_MS2, Refused, cell_names,
                                       parse_layout, parse_mass)
 from calibration.platform_store import load_all, save_platform
-from server.commands import InputError, data_dir
+from server.cli_support import InputError, data_dir
 
 #: Refusals a person can fix and then repeat the step.
 RETRYABLE = ("moving", "loaded", "no_change", "no_readings")
@@ -122,7 +122,7 @@ def _open(args, clock, stored_platform, n_layout):
 
 
 def _calibrate(args, source, layout, mass_kg, stored, ask, out, clock, sleep):
-    from firmware.calibrate_platform import PlatformCalibrationRun, sim_placer
+    from firmware.device.platform_calibration import PlatformCalibrationRun, sim_placer
 
     simulated = source.kind == "simulated"
     # The simulator knows its own previous calibration; a real platform has the stored one.

@@ -10,6 +10,7 @@ import math
 import sys
 
 from server import commands
+from server.cli_support import InputError
 
 
 class UsageError(Exception):
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(str(e), file=sys.stderr)
         return 2
-    except commands.InputError as e:
+    except InputError as e:
         print(f"knotcoach: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

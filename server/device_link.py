@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.channel import ChannelError, Decoder, encode
+from firmware.device.channel import ChannelError, Decoder, encode
 
 Listener = Callable[[dict[str, Any]], None]
 

@@ -2,7 +2,7 @@
 
 One line per check (OK / WARN / FAIL, what was found, what to do); exit 0
 when nothing FAILs, 1 when something does, 2 for bad options. The hardware
-checks live in ``firmware/doctor.py``; this module adds the installation's
+checks live in ``firmware/hardware/doctor.py``; this module adds the installation's
 checks (data directory, systemd units, the device socket) and decides which
 run: while the device process holds the pins, the chips are not probed and
 the device's own report of faulted cells stands in for it.
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from firmware.doctor import FAIL, OK, WARN, Check
+from firmware.hardware.doctor import FAIL, OK, WARN, Check
 
 #: The units deploy/install.sh installs.
 UNITS = ("knotcoach-device.service", "knotcoach-web.service")
 DEVICE_UNIT = UNITS[0]
 SERVICE_USER = "knotcoach"
-SOCKET_NAME = "device.sock"  # firmware/device_main.py SOCKET_NAME (not imported: it pulls in the whole loop)
+SOCKET_NAME = "device.sock"  # firmware/device/main.py SOCKET_NAME (not imported: it pulls in the whole loop)
 #: Seconds of reading per chip, and the range allowed on the command line.
 DEFAULT_WINDOW_S = 1.0
 WINDOW_RANGE_S = (0.2, 10.0)
@@ -282,7 +282,7 @@ def check_socket(path: Path, *, expected: bool, wait_s: float, env: Surroundings
 
 def read_hello(path: Path, timeout_s: float = 2.0) -> dict:
     """Connect to the device socket and return its first message, which must be a hello."""
-    from firmware.channel import ChannelError, Decoder
+    from firmware.device.channel import ChannelError, Decoder
     decoder = Decoder()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
@@ -302,8 +302,8 @@ def read_hello(path: Path, timeout_s: float = 2.0) -> dict:
 def diagnose(data_dir: Path, pins: Sequence[tuple[Any, Any]], *, env: Surroundings,
              window_s: float = DEFAULT_WINDOW_S, wait_s: float = 0.0) -> list[Check]:
     """Every check, in the order a person fixes things: access, files, services, then the chips."""
-    from firmware import doctor
     from firmware.cues.devices import BUTTON1_PIN, BUTTON2_PIN
+    from firmware.hardware import doctor
     checks = doctor.check_gpio_access(env.dev_dir, user=env.user, is_root=env.is_root, groups_of=env.groups_of,
                                       access=env.access, service_user=SERVICE_USER)
     factory_check, factory = doctor.check_pin_factory(env.make_pin_factory)
@@ -374,7 +374,7 @@ def summary(checks: Sequence[Check]) -> tuple[str, int]:
 
 def run(args, env: Surroundings | None = None) -> int:
     from firmware.sources.factory import SourceSpecError, parse_pins
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
     try:
         pins = parse_pins(args.pins)
     except SourceSpecError as e:

@@ -25,7 +25,7 @@ def configure(sub):
 
 def run(args, out=None) -> int:
     from calibration.files import StoreError
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
     from server.web.pairing import PairingStore, announce, iso, read_web_info
 
     out = out or sys.stdout

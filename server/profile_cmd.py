@@ -36,7 +36,7 @@ def configure(sub) -> list:
 
 
 def run(args, now_iso: str | None = None, out=print) -> int:
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
 
     store = ProfileStore(data_dir(args))
     now_iso = now_iso or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 
-from server.commands import DEFAULT_BAND_N, InputError, _band, _say, data_dir, person_profile, stored_platform
+from server.cli_support import (DEFAULT_BAND_N, InputError, chosen_band, data_dir, person_profile, say,
+                                stored_platform)
 
 
 def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = None) -> list[str]:
     """The device process's command line for these ``knotcoach run`` options."""
-    argv = [sys.executable, "-m", "firmware.device_main", "--data-dir", str(data), "--source", args.source,
+    argv = [sys.executable, "-m", "firmware.device.main", "--data-dir", str(data), "--source", args.source,
             "--seed", str(args.seed), "--wait-client", "10", "--cpu", "none" if cpu is None else str(cpu)]
     if band is not None:
         argv += ["--band-newtons", f"{band[0]!r}:{band[1]!r}"]
@@ -38,7 +39,7 @@ def device_argv(args, data, band: tuple[float, float] | None, cpu: int | None = 
 
 def _check_source(args) -> str:
     """The source's kind, after checking what can be checked without opening it."""
-    from firmware.recording import RecordingError, read_recording
+    from firmware.recordings.format import RecordingError, read_recording
     from firmware.sources.factory import SourceSpecError, parse_pins
     kind, _, arg = args.source.partition(":")
     kinds = {"auto": "hx711", "hx711": "hx711", "sim": "simulated", "simulated": "simulated", "replay": "replay"}
@@ -61,9 +62,9 @@ def _check_source(args) -> str:
 
 
 def run(args) -> int:
-    from firmware.channel_server import answers
-    from firmware.device_main import SOCKET_NAME
-    from firmware.realtime import own_cpu
+    from firmware.device.channel_server import answers
+    from firmware.device.main import SOCKET_NAME
+    from firmware.device.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions, supervise
     from server.supervisor import DeviceProcess
 
@@ -75,35 +76,35 @@ def run(args) -> int:
     if args.person:
         profile = person_profile(args)
         lo, hi = profile.band_n()
-        _say(f"{profile.person}'s {profile.region} band: {lo:.0f}-{hi:.0f} N (4/10 to 5/10)")
+        say(f"{profile.person}'s {profile.region} band: {lo:.0f}-{hi:.0f} N (4/10 to 5/10)")
     else:
-        band = _band(args)
+        band = chosen_band(args)
         if band is None:
             band = DEFAULT_BAND_N
-            _say(f"no personal scale given: using a band of {band[0]:g}-{band[1]:g} N (calibrate one with "
+            say(f"no personal scale given: using a band of {band[0]:g}-{band[1]:g} N (calibrate one with "
                  "'knotcoach calibrate person', then choose the person on the tablet or with --person)")
     data = data_dir(args)
     _prepare(data)
     web = None if args.no_web else WebOptions(args.host, args.port)
     cpu = own_cpu()  # chosen here: a restarted device must not inherit the web process's CPUs
-    device = DeviceProcess(device_argv(args, data, band, cpu), say=_say)
+    device = DeviceProcess(device_argv(args, data, band, cpu), say=say)
     if answers(data / SOCKET_NAME):
         # This process was restarted while its device process kept coaching (or a systemd
         # unit runs one): follow that one rather than fight it for the boards.
-        _say("a device process is already coaching here; following it (it goes on after this stops)")
+        say("a device process is already coaching here; following it (it goes on after this stops)")
         device = AlreadyRunning()
-    runtime = Runtime(data, out=sys.stdout, say=_say, web=web, source_kind=kind, device_cpu=cpu)
+    runtime = Runtime(data, out=sys.stdout, say=say, web=web, source_kind=kind, device_cpu=cpu)
     with StopSignal() as stop:
         device.start()
         try:
             runtime.start()
-            code = supervise(device, runtime, stop.event, _say)
+            code = supervise(device, runtime, stop.event, say)
         except OSError as e:
             raise InputError(f"cannot serve the tablet page on {args.host}:{args.port}: {e.strerror or e}") from None
         finally:
             device.stop()
             runtime.stop()
-    _say("stopped")
+    say("stopped")
     return code
 
 
@@ -123,18 +124,18 @@ class AlreadyRunning:
 
 
 def serve(args) -> int:
-    from firmware.realtime import own_cpu
+    from firmware.device.realtime import own_cpu
     from server.runner import Runtime, StopSignal, WebOptions
 
     _check_host(args.host)
     data = data_dir(args)
     _prepare(data)
-    runtime = Runtime(data, out=None, say=_say, web=WebOptions(args.host, args.port),
+    runtime = Runtime(data, out=None, say=say, web=WebOptions(args.host, args.port),
                       source_kind="hx711", device_cpu=own_cpu())  # the source kind until the device says
     with StopSignal() as stop:
         try:
             runtime.start()
-            _say("following the device process (started separately, e.g. by knotcoach-device.service)")
+            say("following the device process (started separately, e.g. by knotcoach-device.service)")
             while not stop.event.wait(1.0):
                 pass
         except KeyboardInterrupt:
@@ -143,7 +144,7 @@ def serve(args) -> int:
             raise InputError(f"cannot serve the tablet page on {args.host}:{args.port}: {e.strerror or e}") from None
         finally:
             runtime.stop()
-    _say("stopped")
+    say("stopped")
     return 0
 
 

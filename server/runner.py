@@ -1,7 +1,7 @@
 """``knotcoach run`` and ``knotcoach serve``: the processes of a running coach.
 
 ``run`` starts the device process (sampling, filtering, coaching, cues; see
-``firmware/device_main.py``) under a supervisor, and is itself the web
+``firmware/device/main.py``) under a supervisor, and is itself the web
 process: it follows the device over its channel, keeps the sessions in
 SQLite, prints the coach in the terminal and serves the tablet app. ``serve``
 is the web process alone, for a device process started by its own systemd
@@ -48,7 +48,7 @@ class Runtime:
 
     def __init__(self, data_dir: Path, *, out: TextIO | None, say: Callable[[str], None],
                  web: WebOptions | None, source_kind: str, device_cpu: int | None = None) -> None:
-        from firmware.device_main import SOCKET_NAME
+        from firmware.device.main import SOCKET_NAME
         self.data_dir, self.say, self.web, self.source_kind = data_dir, say, web, source_kind
         self.device_cpu = device_cpu
         self.link = DeviceLink(data_dir / SOCKET_NAME)
@@ -60,7 +60,7 @@ class Runtime:
         self.urls: list[str] = []
 
     def start(self) -> "Runtime":
-        from firmware.realtime import keep_off_cpu
+        from firmware.device.realtime import keep_off_cpu
         self._cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         note = keep_off_cpu(self.device_cpu)  # its threads and page work stay off the device's CPU
         if note:

@@ -4,13 +4,9 @@
     knotcoach sessions ... --out FILE.csv|FILE.json [--format csv|json]
     knotcoach sessions ... --format csv|json          (the export to standard output)
 
-The export is written atomically (a crash leaves the old file or the new one).
-CSV has one row per session; its ``warnings`` column sums each warning as
-``name:count:seconds`` joined by ``;``. JSON holds every warning event::
-
-    {"format": "knotcoach-sessions", "version": 1,
-     "sessions": [{"id": 3, "person": "ana", ..., "warnings": [{"name": "over_band",
-                   "start_t_s": 20.0, "end_t_s": 23.5}], "next_day": null}, ...]}
+The export is written atomically (a crash leaves the old file or the new one);
+its CSV and JSON are ``server/exports.py``'s, the same the tablet's history
+downloads.
 
 Reading never creates the database: with none yet, the list is empty.
 """
@@ -18,19 +14,11 @@ Reading never creates the database: with none yet, the list is empty.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 from datetime import date, datetime
 
 from calibration.profiles import ProfileError, person_key, region_key
-
-EXPORT_FORMAT, EXPORT_VERSION = "knotcoach-sessions", 1
-FORMATS = ("csv", "json")
-CSV_FIELDS = ("id", "person", "region", "tool", "knot_x_mm", "knot_y_mm", "started_at", "ended_at", "outcome",
-              "step", "pain_before", "pain_after", "elapsed_s", "time_in_band_s", "cycles_done", "warnings",
-              "next_day_asked_at", "next_day_tenderness", "next_day_bruising", "recording_path")
+from server.exports import FORMATS, to_csv, to_json
 
 
 def _checked(key, what: str):
@@ -71,7 +59,7 @@ def configure(sub) -> argparse.ArgumentParser:
 
 def run(args, out=print, now_iso=None) -> int:
     from calibration.files import StoreError, write_text_atomic
-    from server.commands import InputError, data_dir
+    from server.cli_support import InputError, data_dir
     from server.store import open_store, sessions_path
 
     db = sessions_path(data_dir(args))
@@ -185,26 +173,3 @@ def format_session(s) -> str:
     if s.recording_path:
         parts.append(f"recording {s.recording_path}")  # relative to the data directory
     return "  ".join(parts)
-
-
-def csv_row(s) -> dict:
-    row = {k: v for k, v in s.to_dict().items() if k in CSV_FIELDS}
-    row["warnings"] = ";".join(f"{name}:{n}:{sec:g}" for name, (n, sec) in s.warning_totals().items())
-    nd = s.next_day
-    row.update(next_day_asked_at=nd and nd.asked_at, next_day_tenderness=nd and nd.tenderness,
-               next_day_bruising=None if nd is None or nd.bruising is None else ("yes" if nd.bruising else "no"))
-    return {k: "" if v is None else v for k, v in row.items()}
-
-
-def to_csv(sessions) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for s in sessions:
-        writer.writerow(csv_row(s))
-    return buf.getvalue()
-
-
-def to_json(sessions) -> str:
-    data = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "sessions": [s.to_dict() for s in sessions]}
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"

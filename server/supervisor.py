@@ -1,6 +1,6 @@
 """Starts and watches the device process for ``knotcoach run``.
 
-The device process (``python -m firmware.device_main``) samples and coaches
+The device process (``python -m firmware.device.main``) samples and coaches
 on its own; this keeps it running for the length of ``knotcoach run``: a
 crash is restarted (a bounded number of times in a window, so a device that
 dies at once does not spin), a configuration error (exit status 2: bad pins,

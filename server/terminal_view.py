@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, TextIO
 
-from firmware.live import describe_warning
+from firmware.device.live import describe_warning
 
 #: Words for the coach's cues, as the terminal shows them.
 CUE_TEXT = {

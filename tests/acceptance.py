@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.rules import Event
+from firmware.pipeline.rules import Event
 
 
 @dataclass

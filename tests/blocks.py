@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from firmware.monitor import Monitor
+from firmware.pipeline.monitor import Monitor
 
 FIELDS = ("t_s", "force_n", "x_mm", "y_mm", "cell_force_n", "fault", "rejected")
 

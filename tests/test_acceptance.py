@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from firmware.monitor import Knot, WatchSettings
-from firmware.recording import write_recording
+from firmware.pipeline.monitor import Knot, WatchSettings
+from firmware.recordings.format import write_recording
 from firmware.sim.scenario import realistic_session
 from server.cli import main
 from tests.acceptance import Score, score_band, score_faults, score_knot
@@ -77,7 +77,7 @@ def test_a_press_stopping_short_of_the_edge_never_warns():
     lo, hi = truth.band_n
     # Raise the edge so every press stays between 95 % and 100 % of it at most.
     peak = np.nanmax(truth.force_n)
-    from firmware.analysis import analyze
-    from firmware.recording import Recording
+    from firmware.pipeline.analysis import analyze
+    from firmware.recordings.format import Recording
     result = analyze(Recording(platform, block), WatchSettings(lo, peak / 0.955, Knot(*truth.knot_mm)))
     assert [e for e in result.events if e.event == "over_band"] == []

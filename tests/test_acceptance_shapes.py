@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from firmware.recording import write_recording
+from firmware.recordings.format import write_recording
 from firmware.sim.platform_model import PlatformModel, default_platform, stale_calibration
 from server.cli import main
 from tests.acceptance import Score, score_band

@@ -102,7 +102,7 @@ def test_the_verification_catches_unit_file_mistakes(tmp_path):
 def test_device_unit_runs_the_device_process_at_real_time_priority():
     unit = DEPLOY / "systemd" / "knotcoach-device.service"
     argv = shlex.split(one(unit, "ExecStart"))
-    assert argv[:5] == [f"{VENV_BIN}python", "-m", "firmware.device_main", "--data-dir", "%S/knotcoach"]
+    assert argv[:5] == [f"{VENV_BIN}python", "-m", "firmware.device.main", "--data-dir", "%S/knotcoach"]
     assert one(unit, "CPUSchedulingPolicy") == "fifo"
     priority = one(unit, "CPUSchedulingPriority")
     # The process asks for the same priority again; LimitRTPRIO lets it, and a lower --priority would demote it.
@@ -149,7 +149,7 @@ def installed_env(tmp_path: Path, name: str) -> str:
 
 
 def test_unit_command_lines_parse_with_the_real_parsers(tmp_path):
-    from firmware.device_main import build_parser as device_parser
+    from firmware.device.main import build_parser as device_parser
     from server.cli import build_parser as cli_parser
     device = exec_args(DEPLOY / "systemd" / UNITS[0], installed_env(tmp_path, "device.env"))
     args = device_parser().parse_args(device[3:])
@@ -286,7 +286,7 @@ def test_install_into_a_scratch_root_places_every_file_and_changes_nothing_else(
     assert (root / "etc/avahi/services/knotcoach.service").read_bytes() == \
         (DEPLOY / "avahi" / "knotcoach.service").read_bytes()
     src = root / "opt/knotcoach/src"
-    assert (src / "pyproject.toml").is_file() and (src / "firmware/device_main.py").is_file()
+    assert (src / "pyproject.toml").is_file() and (src / "firmware/device/main.py").is_file()
     assert not list(src.rglob("__pycache__"))
     assert (root / "var/lib/knotcoach").is_dir() and oct((root / "var/lib/knotcoach").stat().st_mode)[-3:] == "750"
     assert "KNOTCOACH_DEVICE_OPTS=--source hx711" in (root / "etc/knotcoach/device.env").read_text()
@@ -448,8 +448,8 @@ def test_every_connection_in_the_wiring_table_matches_the_code_and_the_header():
 
 
 def test_troubleshooting_quotes_what_doctor_really_prints():
-    source = (ROOT / "firmware/doctor.py").read_text() + (ROOT / "server/doctor_cmd.py").read_text()
-    from firmware import doctor
+    source = (ROOT / "firmware/hardware/doctor.py").read_text() + (ROOT / "server/doctor_cmd.py").read_text()
+    from firmware.hardware import doctor
     from server import doctor_cmd
     fragments = {v for m in (doctor, doctor_cmd) for k, v in vars(m).items() if k.isupper() and isinstance(v, str)}
     rows = table_rows(section("### 9.2 Troubleshooting"))

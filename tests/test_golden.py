@@ -31,9 +31,9 @@ def test_trace_and_events_match_the_golden_files(tmp_path, name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_live_blocks_reproduce_the_golden_trace(name):
     # The same recording fed 3 rows at a time, as the device loop does.
-    from firmware.analysis import analyze
-    from firmware.monitor import Knot, WatchSettings
-    from firmware.recording import read_recording
+    from firmware.pipeline.analysis import analyze
+    from firmware.pipeline.monitor import Knot, WatchSettings
+    from firmware.recordings.format import read_recording
     rec = read_recording(HERE / f"{name}.csv")
     want = [line.split(",") for line in (HERE / f"{name}.trace.csv").read_text().splitlines()[1:]]
     _, extra = CASES[name]

@@ -41,7 +41,7 @@ from firmware.coach.trackers import (
     StrokeTracker,
 )
 from firmware.coach.views import Session, Snapshot, Summary, make_snapshot, make_summary
-from firmware.rules import OnKnotRule
+from firmware.pipeline.rules import OnKnotRule
 
 STEPS = ("screen", "ready", "find", "around", "reset", "rerate", "done")
 RUNNING = ("find", "around", "reset")

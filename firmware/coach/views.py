@@ -1,12 +1,17 @@
-"""What the coach shows: the live snapshot for the tablet and the session summary."""
+"""What the coach shows: the live snapshot for the tablet and the session summary.
+
+The views read the coach through ``CoachState``, the part of its state they show;
+``firmware.coach.protocol`` (the ``Coach``) depends on this module, not the other way.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from firmware.coach.protocol import Coach
+from firmware.coach.cycles import ResetCycles
+from firmware.coach.settings import CoachSettings
+from firmware.coach.trackers import Latch, Stroke
 
 
 @dataclass(frozen=True)
@@ -93,14 +98,45 @@ class Summary:
         return asdict(self)
 
 
-def _can_next(c: Coach) -> bool:
+class CoachState(Protocol):
+    """What the snapshot and the summary read of a coach (``firmware.coach.protocol.Coach``)."""
+
+    settings: CoachSettings
+    step: str
+    paused: bool
+    aborted: bool
+    ended_in: str | None
+    session: Session | None
+    pain_after: float | None
+    knot: tuple[float, float | None] | None
+    latches: dict[str, Latch]
+    time_in_band_s: float
+    sides_s: dict[str, float]
+    last_stroke: Stroke | None
+    cycles: ResetCycles | None
+    start_t_s: float | None
+    end_t_s: float | None
+    _last_t: float | None
+
+    @property
+    def next_offered(self) -> bool: ...
+
+    @property
+    def over_cap(self) -> bool: ...
+
+    def running_s(self) -> float: ...
+
+    def step_elapsed_s(self) -> float | None: ...
+
+
+def _can_next(c: CoachState) -> bool:
     if c.paused:
         return False
     return {"ready": True, "find": c.knot is not None, "around": c.next_offered,
             "reset": c.cycles is not None and c.cycles.done >= 1}.get(c.step, False)
 
 
-def _timing(c: Coach) -> tuple[float | None, float | None, float | None]:
+def _timing(c: CoachState) -> tuple[float | None, float | None, float | None]:
     """(elapsed, remaining, next_in) of the current step in running seconds."""
     elapsed, s = c.step_elapsed_s(), c.settings
     if c.step == "around":
@@ -110,18 +146,18 @@ def _timing(c: Coach) -> tuple[float | None, float | None, float | None]:
     return elapsed, None, None
 
 
-def _cycle_view(c: Coach) -> CycleView | None:
+def _cycle_view(c: CoachState) -> CycleView | None:
     if c.step != "reset" or c.cycles.finished:
         return None
     cy = c.cycles
     return CycleView(cy.phase, round(cy.seconds_left(c.running_s()), 3), cy.n, cy.of)
 
 
-def sides_covered(c: Coach) -> tuple[str, ...]:
+def sides_covered(c: CoachState) -> tuple[str, ...]:
     return tuple(side for side, secs in c.sides_s.items() if secs >= c.settings.side_min_s - 1e-9)
 
 
-def make_snapshot(c: Coach) -> Snapshot:
+def make_snapshot(c: CoachState) -> Snapshot:
     elapsed, remaining, next_in = _timing(c)
     return Snapshot(
         t_s=c._last_t, step=c.step, paused=c.paused, aborted=c.aborted, session=c.session,
@@ -135,7 +171,7 @@ def make_snapshot(c: Coach) -> Snapshot:
         pain_before=c.session.pain_before if c.session else None, pain_after=c.pain_after)
 
 
-def make_summary(c: Coach) -> Summary:
+def make_summary(c: CoachState) -> Summary:
     sess = c.session
     end_t = c.end_t_s if c.end_t_s is not None else c._last_t
     return Summary(

@@ -51,7 +51,7 @@ from firmware.cues.patterns import (
     Priority,
 )
 
-#: Rule events (firmware.rules) and the warning each one holds.
+#: Rule events (firmware.pipeline.rules) and the warning each one holds.
 EVENT_CUES: dict[str, str] = {
     "over_band": "ease_off",
     "on_knot": "move_off_knot",
@@ -211,7 +211,7 @@ class CuePlayer:
             self._update_led(t_s)
 
     def apply_event(self, event: Any) -> None:
-        """Hold or release the warning for a rule event (``firmware.rules.Event``
+        """Hold or release the warning for a rule event (``firmware.pipeline.rules.Event``
         or its ``to_dict()``): over_band, on_knot, sensor_fault start/end.
         Other events are ignored."""
         if isinstance(event, Mapping):

@@ -6,7 +6,7 @@ import time
 from typing import Callable
 
 from calibration.platform import Cell, PlatformCalibration, corner_layout, ends_layout
-from firmware.recording import RecordingError
+from firmware.recordings.format import RecordingError
 from firmware.sources.base import Clock, Source, SourceError
 
 #: The 600 x 400 mm roller platform of hardware.md carries its cells 540 x 340 mm apart.

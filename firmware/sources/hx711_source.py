@@ -156,7 +156,7 @@ class HX711Source(Source):
         chan_gain: int = CHAN_A_GAIN_128,
     ) -> None:
         pins = _pins_for_platform(pins, platform)
-        from firmware.hx711 import HX711, HX711Error, HX711FrameError  # imports Blinka: only when really used
+        from firmware.hardware.hx711 import HX711, HX711Error, HX711FrameError  # imports Blinka: only when really used
 
         self.platform = platform
         self._clock = clock
@@ -302,7 +302,7 @@ class _Probe:
               poll_s: float) -> "_Probe":
         """Drive (and so reset) every opened chip; _ProbeFailed if the driver cannot."""
         try:
-            from firmware.hx711 import HX711, HX711Error
+            from firmware.hardware.hx711 import HX711, HX711Error
         except Exception as exc:  # pragma: no cover - the driver is a dependency
             raise _ProbeFailed(f"the HX711 driver cannot be imported: {exc}") from exc
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware.block import Block
-from firmware.recording import Recording, read_recording
+from firmware.recordings.format import Recording, read_recording
 from firmware.sources.base import Clock, Source
 
 

@@ -166,7 +166,7 @@ def command(name: str):
 
 def device_command(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """Send a command to the device: its reply (ok) or ApiError 400 (refused) / 503 (not there)."""
-    from firmware.channel import ChannelError
+    from firmware.device.channel import ChannelError
     from server.device_link import DeviceUnavailable
     device = current_app.config.get("DEVICE")
     if device is None:

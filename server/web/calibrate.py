@@ -93,7 +93,7 @@ def device():
 def caller(dev):
     """``call(name, **args)``: the device's reply, or WizardRefused (400 refused, 503 not there).
     Works outside a request too (no Flask globals)."""
-    from firmware.channel import ChannelError
+    from firmware.device.channel import ChannelError
     from server.device_link import DeviceUnavailable
 
     def call(name: str, **args) -> dict[str, Any]:

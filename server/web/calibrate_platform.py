@@ -28,7 +28,7 @@ from calibration.platform import CalibrationError, Cell, PlatformCalibration
 from calibration.platform_cal import LIMITS, STANDARD_GRAVITY_MS2, Refused, cell_names, tare
 from calibration.platform_procedure import PlatformProcedure, Step
 from calibration.platform_store import save_platform
-from firmware.capture import CaptureError, stats_from_dict
+from firmware.device.capture import CaptureError, stats_from_dict
 from firmware.sources.factory import NOMINAL_COUNTS_PER_NEWTON
 from server.web.calibrate_person import WizardRefused
 

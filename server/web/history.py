@@ -57,7 +57,7 @@ def sessions():
 @bp.get("/sessions.<fmt>")
 def export(fmt: str):
     """The same exports as ``knotcoach sessions --format csv|json``, as a download."""
-    from server.sessions_cmd import to_csv, to_json
+    from server.exports import to_csv, to_json
     if fmt not in ("csv", "json"):
         raise ApiError(404, "exports are sessions.csv and sessions.json")
     found = get_store().sessions(**_filters())

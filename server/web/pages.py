@@ -54,7 +54,7 @@ def coach_numbers(data_dir) -> dict[str, float]:
     import json
 
     from firmware.coach.settings import CoachSettings
-    from firmware.device_main import SETTINGS_NAME
+    from firmware.device.main import SETTINGS_NAME
     settings = CoachSettings()
     try:
         path = Path(data_dir) / SETTINGS_NAME

@@ -98,7 +98,7 @@ class Product:
         return found.group(1)
 
     def device_pid(self) -> int:
-        """The device process ``knotcoach run`` started (its child running firmware.device_main)."""
+        """The device process ``knotcoach run`` started (its child running firmware.device.main)."""
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
@@ -107,7 +107,7 @@ class Product:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except (OSError, IndexError, ValueError):
                 continue  # ended meanwhile
-            if ppid == self.proc.pid and b"firmware.device_main" in cmdline:
+            if ppid == self.proc.pid and b"firmware.device.main" in cmdline:
                 return int(proc.name)
         raise AssertionError("knotcoach run has no device process")
 

@@ -9,7 +9,7 @@ current code reproduces them exactly; review the diff before committing new ones
 
 from pathlib import Path
 
-from firmware.recording import write_recording
+from firmware.recordings.format import write_recording
 from firmware.sim.scenario import dwell, lift, make_session, press
 from server.cli import main
 
