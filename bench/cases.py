@@ -25,10 +25,16 @@ from firmware.pipeline.monitor import Monitor
 #: Targets from the brief.
 E2E_TARGET_ROWS_S = 100_000
 CORE_TARGET_ROWS_S = 1_000_000
-#: "Well under 1 % of a core" is read as: under half of that budget.
-LIVE_TARGET_CORE_PCT = 0.5
+#: The live target: under 5 % of a Raspberry Pi Zero 2 W core, estimated from this
+#: machine by the slowdowns below (see bench/README.md for where they come from).
+PI_ZERO2_TARGET_CORE_PCT = 5.0
+#: CPython's single-core slowdown against a current x86 server core: a Pi 4
+#: (Cortex-A72, 1.5-1.8 GHz) about 4-6x, a Pi Zero 2 W (Cortex-A53, 1 GHz, about a
+#: Pi 3B) about 2-2.5x slower again; the high ends are used.
+PI_SLOWDOWN = {"Pi 4": 6.0, "Pi Zero 2 W": 15.0}
 
-#: The live block pattern: a 25 frames/s device loop at 80 samples/s gets 3, 3, 4 rows per frame.
+#: Live, the device loop hands the filter loop every row on its own (blocks of 1);
+#: blocks of 3, 3, 4 are what a loop once a frame (25/s) would pass, for comparison.
 LIVE_PATTERN = (3, 3, 4)
 LIVE_SIZES = (1, 2, 3, 4)
 
@@ -203,11 +209,12 @@ def _bench_live_pattern(data: Data, block: Block, pattern: tuple[int, ...], repe
     b_best, b_runs = best_of(lambda _: baseline_live(blocks), repeat)
     per_sample = best / len(block)
     core_pct = per_sample * rate * 100
+    pi_pct = {name: core_pct * k for name, k in PI_SLOWDOWN.items()}
     return Row("3 live", f"Monitor.process, blocks of {','.join(map(str, pattern))}", len(block),
                best, runs, "loop + 1 ufunc per block", b_best, b_runs, calls=len(blocks),
-               target=f"< {LIVE_TARGET_CORE_PCT:g} % of a core at {rate:g}/s",
-               meets=core_pct < LIVE_TARGET_CORE_PCT,
-               extra={"core_pct": core_pct, "pattern": list(pattern)})
+               target=f"< {PI_ZERO2_TARGET_CORE_PCT:g} % of a Pi Zero 2 W core (est.) at {rate:g}/s",
+               meets=pi_pct["Pi Zero 2 W"] < PI_ZERO2_TARGET_CORE_PCT,
+               extra={"core_pct": core_pct, "pi_core_pct_est": pi_pct, "pattern": list(pattern)})
 
 
 def bench_live(data: Data, cfg: Config) -> list[Row]:

@@ -99,7 +99,8 @@ def _row_lines(r: dict) -> list[str]:
             f"{r['baseline']:<26} {r['baseline_us_per_call']:7.2f}µs {_rate(r['baseline_rows_per_s']):>9} "
             f"{r['ratio']:6.1f}x  {verdict}",
             f"{'':<4}per call {r['us_per_call']:.1f} µs, per sample {r['us_per_sample']:.1f} µs, "
-            f"share of one core at 80/s {r['extra']['core_pct']:.3f} %"]
+            f"share of one core at 80/s {r['extra']['core_pct']:.3f} % here; estimated "
+            + ", ".join(f"{k} {v:.2f} %" for k, v in r["extra"]["pi_core_pct_est"].items())]
 
 
 def _profile_lines(name: str, prof: dict) -> list[str]:

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import asdict
 
 from bench.cases import (
-    CORE_TARGET_ROWS_S, E2E_TARGET_ROWS_S, LIVE_PATTERN, LIVE_SIZES, LIVE_TARGET_CORE_PCT, Row, analyze_argv,
+    CORE_TARGET_ROWS_S, E2E_TARGET_ROWS_S, LIVE_PATTERN, LIVE_SIZES, PI_ZERO2_TARGET_CORE_PCT, Row, analyze_argv,
     baseline_live, baseline_loadtxt, baseline_numpy_pass, bench_core, bench_end_to_end, bench_live, feed_live,
     live_events_match, profiles, run_cli_analyze,
 )
@@ -35,7 +35,7 @@ from firmware.block import Block
 
 __all__ = [
     "Block", "CORE_TARGET_ROWS_S", "Config", "Data", "E2E_TARGET_ROWS_S", "FULL", "LIVE_PATTERN", "LIVE_SIZES",
-    "LIVE_TARGET_CORE_PCT", "QUICK", "Row", "analyze_argv", "baseline_live", "baseline_loadtxt",
+    "PI_ZERO2_TARGET_CORE_PCT", "QUICK", "Row", "analyze_argv", "baseline_live", "baseline_loadtxt",
     "baseline_numpy_pass", "bench_core", "bench_end_to_end", "bench_live", "best_of", "feed_live", "format_report",
     "live_blocks", "live_events_match", "machine", "main", "make_data", "profile_top", "profiles", "run",
     "run_cli_analyze", "tile_block",

@@ -179,14 +179,17 @@ class SpikeGate:
             return acc
         ok = self._predicted_ok(c, t, v)
         times, values = t.tolist(), v.tolist()
+        bad = np.flatnonzero(~ok).tolist()  # where a prediction fails, found once
+        b = 0
         k = 0
         while k < m:
             if self._sync[c] and self._pend[c] is None:
-                bad = np.flatnonzero(~ok[k:])
-                if len(bad) == 0:
+                while b < len(bad) and bad[b] < k:
+                    b += 1
+                if b == len(bad):
                     self._commit(c, times, values, ok, m - 1, k)
                     break
-                j = k + int(bad[0])
+                j = bad[b]
                 if j > k:
                     self._commit(c, times, values, ok, j - 1, k)
                 k = j
