@@ -4,7 +4,7 @@ These are the issue's "what done means" criteria written as code, shared by
 the acceptance tests and the benchmark report:
 
 - over_band starts within 150 ms of each true upward crossing of the edge
-  (median <= 80 ms) and never while the true force stays below 95 % of it;
+  (median <= 30 ms) and never while the true force stays below 95 % of it;
 - on_knot starts within -0.15/+0.30 s of entry + grace for every true dwell
   longer than grace + 0.25 s, and never for a pass shorter than grace - 0.25 s;
 - sensor_fault starts within 1 s of each cell fault and never otherwise;
@@ -70,7 +70,7 @@ def score_band(truth, events, hi_n: float, score: Score) -> None:
                     f"over_band at {d:.3f} s while the true force stayed below 95 % of the edge")
     if score.band_latencies_s:
         med = float(np.median(score.band_latencies_s))
-        score.check(med <= 0.080, f"over_band median latency {med * 1000:.0f} ms > 80 ms")
+        score.check(med <= 0.030, f"over_band median latency {med * 1000:.0f} ms > 30 ms")
 
 
 def true_distance(truth, one_d: bool) -> np.ndarray:

@@ -81,7 +81,9 @@ class SpikeGate:
         """One valid reading ``v`` (counts) of cell ``c`` at ``t`` s; True if accepted."""
         ref = self._ref[c]
         need = 1
-        if ref == ref and v not in MISREAD_VALUES:  # predict from the accepted readings
+        if v in MISREAD_VALUES:  # however near the signal: confirmed twice, or not at all
+            need = 2
+        elif ref == ref:  # predict from the accepted readings
             t_ref, slope = self._t_ref[c], self._slope[c]
             err = abs(v - (ref + slope * (t - t_ref)))
             if err <= self._tol[c]:
@@ -122,7 +124,7 @@ class SpikeGate:
         if abs(v - p) <= tol:
             return True
         ref = self._ref[c]
-        if ref != ref:
+        if ref != ref or self._need[c] > 1:  # no line through a jump no press makes
             return False
         t_p = self._t_pend[c]
         return abs(v - (p + (p - ref) / (t_p - self._t_ref[c]) * (t - t_p))) <= tol

@@ -172,3 +172,12 @@ def test_a_corrupted_stream_becomes_a_sensor_fault_promptly():
     fault = FaultDetector(1, RATE).process(t, raw, valid, acc)[0]
     first = np.flatnonzero(fault)[0]
     assert 40 < first and t[first] - t[40] <= 0.3
+
+
+def test_a_misread_followed_by_a_top_byte_error_is_not_taken_for_a_ramp():
+    # Seen in a simulated session: 0x3FFFFF, then a top-byte error that happens to lie
+    # on the line from the last good reading through it. Neither may get through.
+    values = [-816 + (i % 5) * 40 for i in range(20)] + [4194303, 8387776] + [-900 + (i % 5) * 40 for i in range(10)]
+    clean, acc = gate(values, tol=8500.0, big=21000.0)
+    assert not acc[20] and not acc[21]
+    assert np.nanmax(clean) < 0
