@@ -3,8 +3,9 @@
 Every /api route of the app (its own url_map, so the calibration helper's
 routes are in too) with random path arguments, plus random paths under /api,
 from a paired and an unpaired browser, against a fake device whose replies
-are random too. Every answer below 500; every error and every JSON answer a
-JSON body, errors as {"error": "one line"}.
+are random too (one of them: the device is gone). Every answer below 500, or
+503 when the device cannot be reached (README: never a 500); every error and
+every JSON answer a JSON body, errors as {"error": "one line"}.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_the_api_never_answers_500_and_always_json(fuzz, data):
     try:
         status = response.status_code
         event(f"status {status}")
-        assert status < 500, (path, kw, headers, response.data[:300])
+        assert status < 500 or status == 503, (path, kw, headers, response.data[:300])
         if response.mimetype == "text/event-stream":
             assert status == 200 and kw["method"] in ("GET", "HEAD")
             return
