@@ -46,7 +46,7 @@ KNOT_OR_INJURY = (
 _STOP = ("Please don't roll this today. You told us about {signs}, which points to an "
          "injury rather than a knot: have a physiotherapist or doctor look at it first.")
 _IT_BAND = (
-    "The IT band is a band of tough fibrous tissue rather than muscle, so rolling it "
+    "The IT band is not a muscle but a band of tough connective tissue, so rolling it "
     "cannot release it. The tightness comes from the muscles that pull on it: roll "
     "your glutes or the TFL at the front of your hip instead.")
 _TOOL = "For the {region}, use {tool}: {why}."

@@ -77,8 +77,8 @@
     $("it-band").hidden = !itBand;
     $("tool-section").hidden = itBand;
     if (itBand) {
-      setText("it-band-text", info.redirect_text || "The IT band is a band of tough fibrous tissue rather than " +
-        "muscle: rolling it cannot loosen it. The pull comes from the muscles attached to it.");
+      setText("it-band-text", info.redirect_text || "The IT band is not a muscle but a band of tough connective " +
+        "tissue: rolling it cannot loosen it. The pull comes from the muscles attached to it.");
       const targets = (info.redirect || []).map((r) => (typeof r === "string" ? r : r.region));
       $("it-band-targets").replaceChildren(...targets.map((r) => chip(regionName(r), { redirect: r }, false)));
     } else {
