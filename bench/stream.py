@@ -46,7 +46,7 @@ class Stack:
 
     def __init__(self, data: Path, seconds: float | None = None, realtime: bool = True) -> None:
         self.data = data
-        self.port = _free_port()
+        self.port = free_port()
         self.timing = data / "timing.json"
         device = [sys.executable, "-m", "firmware.device.main", "--data-dir", str(data), "--source", "sim",
                   "--paced", "--timing-out", str(self.timing)]
@@ -63,17 +63,7 @@ class Stack:
         self.cookie = pair(self.port, data)
 
     def t0_s(self) -> float:
-        """The device's clock origin, from its hello on the channel."""
-        from server.device_link import DeviceLink
-        hellos: list[dict] = []
-        link = DeviceLink(self.data / "device.sock")
-        link.subscribe(lambda m: hellos.append(m) if m["type"] == "hello" else None)
-        with link:
-            if not link.connected.wait(10.0):
-                raise RuntimeError("the device process did not answer")
-        if "clock" not in hellos[0]:
-            raise RuntimeError("the device did not announce its clock (is it --paced?)")
-        return float(hellos[0]["clock"]["monotonic_t0_s"])
+        return device_clock_t0(self.data)
 
     def cpu_s(self, proc: subprocess.Popen) -> float:
         """CPU seconds (user + system) the process has used so far."""
@@ -94,7 +84,21 @@ class Stack:
                     proc.kill()
 
 
-def _free_port() -> int:
+def device_clock_t0(data: Path) -> float:
+    """The device's clock origin (monotonic seconds at sample time 0), from its hello."""
+    from server.device_link import DeviceLink
+    hellos: list[dict] = []
+    link = DeviceLink(data / "device.sock")
+    link.subscribe(lambda m: hellos.append(m) if m["type"] == "hello" else None)
+    with link:
+        if not link.connected.wait(10.0):
+            raise RuntimeError("the device process did not answer")
+    if "clock" not in hellos[0]:
+        raise RuntimeError("the device did not announce its clock (is it --paced?)")
+    return float(hellos[0]["clock"]["monotonic_t0_s"])
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

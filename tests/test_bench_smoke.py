@@ -107,3 +107,33 @@ def test_the_stream_benchmark_runs_the_product_and_reports_every_figure(tmp_path
         assert loaded["page_errors"] == 0, loaded["page_failures"]      # every page loads under the burst
     report = capsys.readouterr().out
     assert "frames/s per viewer" in report and report.count("under load") == 1
+
+
+def test_latency_crossings_follow_the_rules_hysteresis():
+    from bench.latency import HI_N, crossings
+    t = [i / 80 for i in range(10)]
+    f = [0, HI_N + 1, 0.96 * HI_N, HI_N + 1, 0.9 * HI_N, HI_N + 5, 0, 0, HI_N + 1, 0]
+    # 0.96 x the edge does not end an episode, so only three crossings start
+    assert crossings(list(zip(t, f)), 0.0, 1.0) == [t[1], t[5], t[8]]
+    assert crossings(list(zip(t, f)), 0.05, 1.0) == [t[5], t[8]]
+
+
+def test_latency_matching_summary_and_false_alarms():
+    from bench.latency import HI_N, false_alarms, first_after, summary
+    assert first_after([1.0, 1.02, 2.0], 1.01) == pytest.approx(0.01)
+    assert first_after([1.0, 2.0], 1.01) is None              # nothing within 0.3 s
+    s = summary([0.010, 0.020, None, 0.030])
+    assert (s["n"], s["missed"], s["p50_ms"], s["max_ms"]) == (3, 1, 20.0, 30.0)
+    assert summary([None]) == {"n": 0, "missed": 1}
+    truth = [(i / 80, 0.9 * HI_N) for i in range(80)] + [(1 + i / 80, HI_N + 10) for i in range(80)]
+    assert false_alarms(truth, [0.5, 1.05]) == 1               # 0.5 s: the true force stayed below 95 %
+
+
+def test_the_latency_benchmark_runs_the_whole_chain(tmp_path):
+    from bench.latency import format_report, measure, run_chain
+    m = measure(run_chain(tmp_path, seconds=5.0, seed=3))
+    assert m["crossings"] >= 2
+    for name in ("buzzer", "stream", "web_audio", "offline", "cue_event"):
+        assert m[name]["n"] >= 1, (name, m[name])
+    report = format_report(m)
+    assert "buzzer pin high" in report and "Chromium" in report
