@@ -4,9 +4,10 @@ Stored offsets go stale (temperature, creep, a bump) by several newtons'
 worth, so like a scale at power-on we re-zero on the unloaded start: the
 mean of each cell's clean readings over the first ``window_s``. Until that
 window closes the running mean so far stands in (causal, so live and offline
-agree). A start that disagrees with the stored offset by more than
-``rezero_limit_n``, or that moves by more than ``window_steady_n`` (a load
-being put on), is not an unloaded platform: the stored offset is kept.
+agree). A start that disagrees with the stored offsets by more than
+``rezero_limit_n`` (a cell on its own, or all cells together), or whose two
+halves differ by more than ``window_steady_n`` (a load being put on), is not
+an unloaded platform: the stored offsets are kept.
 
 Afterwards the zero follows drift the way a scale's automatic zero tracking
 does (OIML R76): only near zero, only while steady, and slowly. Each time the
@@ -54,7 +55,7 @@ class ZeroTracker:
         self._t0 = None
         self._sum = np.zeros(n)
         self._count = np.zeros(n)
-        self._lo, self._hi = np.full(n, np.inf), np.full(n, -np.inf)   # the window's extremes
+        self._sum1, self._count1 = np.zeros(n), np.zeros(n)   # the window's first half alone
         self.zero0 = None                      # start zero once the window closed
         self.rezero_refused = np.zeros(n, dtype=bool)
         self._zero = []                        # the zero now, per cell (counts)
@@ -89,17 +90,18 @@ class ZeroTracker:
                 self._close_window()
             return self._track(clean)
         zero = np.empty(clean.shape)
-        zero[:, :k] = self._window(clean[:, :k], accepted[:, :k])
+        zero[:, :k] = self._window(t_s[:k], clean[:, :k], accepted[:, :k])
         if k < n:
             self._close_window()
             zero[:, k:] = self._track(clean[:, k:])
         return zero
 
-    def _window(self, clean: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    def _window(self, t_s: np.ndarray, clean: np.ndarray, accepted: np.ndarray) -> np.ndarray:
         x = np.where(accepted, clean, 0.0)
-        if accepted.any():
-            self._lo = np.fmin(self._lo, np.where(accepted, clean, np.inf).min(axis=1))
-            self._hi = np.fmax(self._hi, np.where(accepted, clean, -np.inf).max(axis=1))
+        first = t_s < self._t0 + self.window_s / 2
+        if first.any():
+            self._sum1 = self._sum1 + x[:, first].sum(axis=1)  # whole counts: exact in any order
+            self._count1 = self._count1 + accepted[:, first].sum(axis=1)
         csum = self._sum[:, None] + np.cumsum(x, axis=1)
         ccount = self._count[:, None] + np.cumsum(accepted, axis=1)
         self._sum, self._count = csum[:, -1], ccount[:, -1]
@@ -107,11 +109,21 @@ class ZeroTracker:
         return np.where(ccount > 0, mean, self.offsets[:, None])
 
     def _close_window(self) -> None:
+        count2 = self._count - self._count1
         mean = np.where(self._count > 0, self._sum / np.maximum(self._count, 1), self.offsets)
-        shift_n = np.abs((mean - self.offsets) / self.cpn)
-        spread_n = np.where(self._count > 0, (self._hi - self._lo) / np.abs(self.cpn), 0.0)
-        # Far from the stored offset, or moving (a load being put on): not an empty platform.
-        self.rezero_refused = (shift_n > self.rezero_limit_n) | (spread_n > self.window_steady_n)
+        shift_n = (mean - self.offsets) / self.cpn
+        # Moving: the two halves' means differ (a load being put on); one odd reading
+        # among the forty moves its half's mean by a fortieth of itself only.
+        both = (self._count1 > 0) & (count2 > 0)
+        mean1 = self._sum1 / np.maximum(self._count1, 1)
+        mean2 = (self._sum - self._sum1) / np.maximum(count2, 1)
+        moving = both & (np.abs((mean2 - mean1) / self.cpn) > self.window_steady_n)
+        # Far from the stored offset, on one cell or all of them together (a load lying
+        # on the platform spreads over the cells), or moving: not an empty platform.
+        far = np.abs(shift_n) > self.rezero_limit_n
+        if abs(float(shift_n[~far].sum())) > self.rezero_limit_n or moving.any():
+            far[:] = True
+        self.rezero_refused = far
         self.zero0 = np.where(self.rezero_refused, self.offsets, mean)
         self._zero0_list = self.zero0.tolist()
         self._zero = list(self._zero0_list)
