@@ -3,10 +3,11 @@
 Steps: ``screen`` -> (``ready``, hands-free) -> ``find`` -> ``around`` ->
 ``reset`` -> ``rerate`` -> ``done``. Commands (``start``, ``mark_knot``,
 ``next``, ``pause``, ``resume``, ``stop``, ``rate``) and ``update`` (one
-filtered frame, about 25 a second) all take the time ``t_s``; nothing here
-reads a clock. Timers run on *running seconds*: wall time minus pauses,
-counted from the start of ``find``. A timer edge (60 s offer, 90 s end, each
-contract/relax) happens at its exact time even between two frames, and the
+filtered sample: the device loop calls it for every sample, 80 a second on
+the HX711 boards) all take the time ``t_s``; nothing here reads a clock.
+Timers run on *running seconds*: wall time minus pauses, counted from the
+start of ``find``. A timer edge (60 s offer, 90 s end, each
+contract/relax) happens at its exact time even between two samples, and the
 time after it counts for the next step. Cues collect in ``cues``; every call
 returns the ones it added. A command that does not fit raises ``CoachError``
 and changes nothing but the clock.
@@ -45,7 +46,7 @@ from firmware.pipeline.rules import OnKnotRule
 
 STEPS = ("screen", "ready", "find", "around", "reset", "rerate", "done")
 RUNNING = ("find", "around", "reset")
-#: What a frame showed counts for at most this long when the next frame is late.
+#: What a sample showed counts for at most this long when the next sample is late.
 HOLD_S = 0.5
 #: warning name -> the cue it sounds
 CUE_FOR = {"over_band": "ease_off", "below_band": "press_a_bit_more", "on_knot": "move_off_knot",
@@ -186,7 +187,7 @@ class Coach(FrameSteps):
         return self.summary()
 
     def update(self, t_s: float, frame: Any) -> list[Cue]:
-        """One frame ``(force_n, rating, x_mm, y_mm, warnings)``; the cues it caused."""
+        """One filtered sample ``(force_n, rating, x_mm, y_mm, warnings)`` (a ``Frame``); the cues it caused."""
         frame = Frame.coerce(frame)
         t_s = self._advance(t_s)
         if self.paused or self.step in ("screen", "rerate", "done"):
@@ -275,7 +276,7 @@ class Coach(FrameSteps):
         return min(due, key=lambda d: d[0]) if due else None
 
     def _accrue_to(self, t_s: float) -> None:
-        """Credit the time since the last credit to what the last frame showed (for up to ``HOLD_S``)."""
+        """Credit the time since the last credit to what the last sample showed (for up to ``HOLD_S``)."""
         now_s = self._active_at(t_s)
         dt = min(now_s, self._frame_s + HOLD_S) - self._accounted
         self._accounted = now_s
@@ -338,7 +339,7 @@ class Coach(FrameSteps):
         self.step = "done"
 
     def _clear_transient(self) -> None:
-        """Forget what the last frames showed (new step, or back from a pause)."""
+        """Forget what the last samples showed (new step, or back from a pause)."""
         for name, latch in self.latches.items():
             latch.active = latch.active and name == "sensor_fault"
         self._in_band, self._side, self._frame_s = False, None, 0.0

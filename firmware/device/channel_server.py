@@ -1,11 +1,16 @@
 """The device end of the channel: a non-blocking Unix-socket server.
 
-The device loop calls ``poll()`` once per frame: it accepts new clients (and
-greets each with a ``hello`` carrying the full state), reads their commands,
-and flushes what is queued for them. ``broadcast()`` queues the same encoded
-bytes for every client. Nothing here blocks: a client that stops reading is
-dropped once its queue passes ``MAX_QUEUED_BYTES``, so a stuck tablet or web
-process can never stall the coaching.
+The device loop calls ``poll(0)`` once per pass, after each read of the
+source: about 80 times a second at 80 samples/s, since a pass reads one
+sample, or a few when it is late. It waits in ``poll(timeout_s)`` only when
+it has nothing else to do: before the first client comes, while a fast
+replay waits for its listener, and while ``drain()`` empties the queues at
+the end. Each call accepts new clients (and greets each with a ``hello``
+carrying the full state), reads their commands, and flushes what is queued
+for them. ``broadcast()`` queues the same encoded bytes for every client.
+Nothing here blocks: a client that stops reading is dropped once its queue
+passes ``MAX_QUEUED_BYTES``, so a stuck tablet or web process can never
+stall the coaching.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from firmware.device.capture import Capture, CaptureError
 from firmware.coach.protocol import Coach
 from firmware.coach.records import CoachError
+from firmware.block import Block
 from firmware.device.live import FRAME_S
 from firmware.pipeline.monitor import Monitor, WatchSettings
 from firmware.sources.base import Source
@@ -59,6 +60,8 @@ class DeviceLoop:
             from firmware.recordings.session import SessionRecordings
             self.recordings = SessionRecordings(recordings_dir, announce)
         self._recorded = None                  # the coach's session being recorded
+        self._rec: list = []                   # rows read but not yet handed to the recordings
+        self._rec_force_n = None               # the live force just before the first of them
         if data_dir is not None and source.kind == "simulated":
             self._apply_stored_platform(announce_refusal=False)
 
@@ -70,7 +73,7 @@ class DeviceLoop:
             if self.capture is not None and not self.capture.done:  # only while capturing
                 self._capture_add(block)
             if self.recordings is not None:  # a session's rows, or the pre-roll before one
-                self.recordings.add(block, self.latest["force_n"])
+                self._record(block)
             self._process(block)
         self._commands()
         return not self.source.finished
@@ -264,11 +267,27 @@ class DeviceLoop:
         self._follow_session()
         return reply
 
+    def _record(self, block) -> None:
+        """Hand the recordings a frame's rows at a time: a block per row (the paced boards)
+        would make a long pre-roll hold tens of thousands of tiny blocks (18 MB, not 6)."""
+        if not self._rec:
+            self._rec_force_n = self.latest["force_n"]
+        self._rec.append(block)
+        if block.t_s[-1] - self._rec[0].t_s[0] >= FRAME_S - 0.5 / self.source.platform.rate_hz:
+            self._flush_record()
+
+    def _flush_record(self) -> None:
+        if self._rec:
+            rows = self._rec[0] if len(self._rec) == 1 else Block.concat(self._rec)
+            self._rec = []
+            self.recordings.add(rows, self._rec_force_n)
+
     def _follow_session(self, stopping: bool = False) -> None:
         """Record the coach's session: a recording opens when a session starts and is finished
         (a ``recording`` event) when it ends, or when the device stops."""
         if self.recordings is None:
             return
+        self._flush_record()  # every row read so far belongs before this change
         session = self.coach.session if self.coach.step not in ("screen", "done") and not stopping else None
         if session is self._recorded:
             return

@@ -34,6 +34,7 @@ import numpy as np
 
 from calibration.platform import Cell, PlatformCalibration
 from firmware.block import MISSING, Block
+from firmware.pipeline.filterloop import FilterSettings
 from firmware.recordings.format import format_header
 
 #: The folder's name inside the data directory; paths in events and the database start with it.
@@ -51,8 +52,9 @@ PREROLL_EMPTY_S = 1.0
 #: The pre-roll holds at most this much (about 8 MB); someone on the platform longer before a
 #: session starts gets a recording that begins loaded (its header then carries the live zero).
 PREROLL_MAX_S = 600.0
-#: Below this filtered total force the platform counts as empty (the filter loop's unloaded_n).
-EMPTY_N = 20.0
+#: Below this filtered total force the platform counts as empty: the band the zero tracking
+#: calls zero, so a light load lying there is never taken for an empty platform.
+EMPTY_N = FilterSettings().zero_band_n
 #: A ``.part`` file untouched this long is a crash's leftover (a live one is written every second).
 STALE_PART_S = 3600.0
 #: Person and region each take at most this many characters of a file name.

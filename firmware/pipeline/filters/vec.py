@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Blocks of up to this many rows (live: what arrived since the last frame) take
-#: the stages' plain-Python paths, where numpy's cost per call would dominate.
+#: Blocks of up to this many rows (live: one sample per call, as the device loop
+#: hands them over) take the stages' plain-Python paths, where numpy's cost per
+#: call would dominate.
 #: Both paths give the same numbers; tests feed every block size to hold them to it.
 ROW_PATH_ROWS = 8
 

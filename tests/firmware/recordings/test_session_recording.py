@@ -323,7 +323,8 @@ def test_a_coached_session_is_recorded_and_analyze_warns_as_the_device_did(tmp_p
     assert event["rows"] == len(rec.block) and rec.meta["tool"] == "foam_roller" and rec.meta["pain_before"] == "7.0"
     # It begins with the platform empty for a second before the start (the pre-roll).
     preroll_s = float(rec.meta["session_start_s"])
-    assert 1.0 <= preroll_s <= 1.1 and rec.block.t_s[0] == 0.0
+    # (kept in whole batches of a frame's rows, so up to about two batches more than the second)
+    assert 1.0 <= preroll_s <= 1.15 and rec.block.t_s[0] == 0.0
     origin_s = t_start_s - preroll_s
 
     # Exactly the raw rows the loop read from then to the rating.
@@ -349,7 +350,7 @@ def test_a_coached_session_is_recorded_and_analyze_warns_as_the_device_did(tmp_p
     again = read_recording(tmp_path / second["path"])
     preroll_s = float(again.meta["session_start_s"])           # a second of the empty platform, then 2 s
     assert second["path"].endswith("-bo-quads.csv.gz") and second["rows"] == len(again.block)
-    assert 1.0 <= preroll_s <= 1.1 and 158 <= second["rows"] - preroll_s * 80 <= 162
+    assert 1.0 <= preroll_s <= 1.15 and 158 <= second["rows"] - preroll_s * 80 <= 162
     assert sorted(p.name for p in (tmp_path / "recordings").iterdir()) == \
         sorted([event["path"][11:], second["path"][11:]])
 
