@@ -220,7 +220,67 @@ def _bench_live_pattern(data: Data, block: Block, pattern: tuple[int, ...], repe
 def bench_live(data: Data, cfg: Config) -> list[Row]:
     block = data.live_block(cfg)
     patterns = [(s,) for s in LIVE_SIZES] + [LIVE_PATTERN]
-    return [_bench_live_pattern(data, block, pattern, cfg.repeat) for pattern in patterns]
+    rows = [_bench_live_pattern(data, block, pattern, cfg.repeat) for pattern in patterns]
+    return rows + [_bench_device_loop(data, block, cfg.repeat)]
+
+
+class _RowSource:
+    """The rows of a block handed out one per read, as the paced HX711 boards do."""
+
+    kind = "replay"
+
+    def __init__(self, platform, block: Block) -> None:
+        self.platform, self._rows, self._i = platform, live_blocks(block, (1,)), 0
+
+    @property
+    def finished(self) -> bool:
+        return self._i >= len(self._rows)
+
+    def read(self) -> Block:
+        self._i += 1
+        return self._rows[self._i - 1]
+
+    def next_due_in_s(self) -> float:
+        return 0.0
+
+
+def _session_loop(data: Data, block: Block):
+    """A device loop coaching a session (rolling around a marked knot) on ``block``'s rows."""
+    from firmware.device.loop import DeviceLoop
+    loop = DeviceLoop(_RowSource(data.platform, block), data.watch, announce=lambda m: None)
+    while loop.latest["x_mm"] is None and loop.step():  # until someone lies on the roller
+        pass
+    for name, args in (("start", {"person": "bench", "region": "calf", "tool": "foam_roller",
+                                  "pain_before": 5}), ("mark_knot", {})):
+        for _ in range(int(data.platform.rate_hz)):  # a second on the roller before each
+            loop.step()
+        reply = loop.command(name, **args)
+        if not reply["ok"]:
+            raise RuntimeError(f"the bench session did not start: {reply}")
+    return loop
+
+
+def _run_loop(loop) -> None:
+    while loop.step():
+        pass
+
+
+def _bench_device_loop(data: Data, block: Block, repeat: int) -> Row:
+    """``DeviceLoop.step`` a row at a time: filter loop, rules, the coach, a frame every 40 ms."""
+    rate = data.platform.rate_hz
+    probe = _session_loop(data, block)
+    timed = block.slice(probe.source._i, len(block))  # the rows stepped in the session
+    best, runs = best_of(_run_loop, repeat, setup=lambda: _session_loop(data, block))
+    block = timed
+    blocks = live_blocks(block, (1,))
+    b_best, b_runs = best_of(lambda _: baseline_live(blocks), repeat)
+    core_pct = best / len(block) * rate * 100
+    pi_pct = {name: core_pct * k for name, k in PI_SLOWDOWN.items()}
+    return Row("3 live", "DeviceLoop.step, a row each, in a session", len(block), best, runs,
+               "loop + 1 ufunc per block", b_best, b_runs, calls=len(block),
+               target=f"< {PI_ZERO2_TARGET_CORE_PCT:g} % of a Pi Zero 2 W core (est.) at {rate:g}/s",
+               meets=pi_pct["Pi Zero 2 W"] < PI_ZERO2_TARGET_CORE_PCT,
+               extra={"core_pct": core_pct, "pi_core_pct_est": pi_pct, "pattern": [1]})
 
 
 # -- profiles -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ whose message says what to do again. Pure: no clock, no files.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -145,6 +146,7 @@ class IntensityScale:
         self.marks = check_marks(marks)
         self._log_f = np.log([m.force_n for m in self.marks])
         self._log_r = np.log([m.rating for m in self.marks])
+        self._log_f_list, self._log_r_list = self._log_f.tolist(), self._log_r.tolist()
         #: Exponent of the power law fitted through all marks, held to EXPONENT_RANGE (used beyond them).
         x, y = self._log_f - self._log_f.mean(), self._log_r - self._log_r.mean()
         fitted = float((x * y).sum() / (x * x).sum())  # > 0: both rise together
@@ -161,6 +163,8 @@ class IntensityScale:
 
     def rating(self, force_n):
         """The 0-10 rating for a force in newtons (a float, or an array of the same shape)."""
+        if type(force_n) is float:  # the device rates every sample: plain Python is ~10x cheaper
+            return self._rating_one(force_n)
         f = np.asarray(force_n, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_f = np.log(np.where(f > 0, f, 1.0))
@@ -172,6 +176,24 @@ class IntensityScale:
         out = np.where(f > 0, out, 0.0)
         out = np.where(np.isnan(f), np.nan, out)
         return float(out) if out.ndim == 0 else out
+
+    def _rating_one(self, f: float) -> float:
+        """``rating`` for one float: the same curve, interpolated in plain Python."""
+        if f != f:
+            return math.nan
+        if not f > 0:
+            return 0.0
+        xs, ys = self._log_f_list, self._log_r_list
+        x = math.log(f)
+        if x < xs[0]:
+            y = ys[0] + self.exponent * (x - xs[0])
+        elif x > xs[-1]:
+            y = ys[-1] + self.exponent * (x - xs[-1])
+        else:
+            j = min(bisect.bisect_right(xs, x), len(xs) - 1)
+            x0, x1, y0, y1 = xs[j - 1], xs[j], ys[j - 1], ys[j]
+            y = y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return min(math.exp(min(y, math.log(MAX_RATING))), MAX_RATING)
 
     def force_for(self, rating):
         """The force (N) that feels like ``rating`` (0-10; a float or an array)."""

@@ -14,6 +14,7 @@ whole loop runs in simulated time in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import uuid
@@ -101,7 +102,7 @@ class DeviceLoop:
         cue = self.cues.player.update(self.latest["t_s"] or 0.0).to_dict() if self.cues else None
         hardware = self.cues is not None and getattr(self.cues, "reason", None) is None
         recording = self.recordings.current if self.recordings is not None else None
-        return {**self.latest, "coach": _plain(self.coach.snapshot().to_dict()), "cue": cue,
+        return {**self.latest, "coach": _plain(self.coach.snapshot()), "cue": cue,
                 "cues": {"hardware": hardware},  # False: no buzzer here, the tablet sounds the cues
                 "recording": recording}          # the session's recording being written (data-dir relative)
 
@@ -419,7 +420,20 @@ def _number(value) -> float | None:
 
 
 def _plain(value):
-    """Tuples to lists and NaN to None, so a state is JSON as it stands."""
+    """Dataclasses to dicts, tuples to lists and NaN to None, so a state is JSON as it stands
+    (without ``dataclasses.asdict``'s deep copies: a frame goes out 25 times a second)."""
+    kind = type(value)
+    if kind is float:
+        return None if value != value else value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    names = _FIELDS.get(kind)
+    if names is None and hasattr(kind, "__dataclass_fields__"):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -427,3 +441,7 @@ def _plain(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+#: Field names per dataclass, for ``_plain``.
+_FIELDS: dict[type, tuple[str, ...]] = {}

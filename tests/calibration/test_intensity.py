@@ -228,3 +228,13 @@ def test_dict_round_trip_and_bad_dicts():
 
 def test_words():
     assert words_for(2) == "just noticeable" and words_for(7) == "painful" and words_for(12) == words_for(10)
+
+
+def test_one_float_is_rated_as_the_array_path_rates_it():
+    # The device rates every sample with the plain-Python path; it is the same curve.
+    import numpy as np
+    scale = IntensityScale([Mark(110.0, 2.0), Mark(190.0, 5.0), Mark(260.0, 7.0)])
+    forces = [float(f) for f in np.concatenate([np.geomspace(0.01, 3000.0, 400), [110.0, 190.0, 260.0]])]
+    for f in forces + [0.0, -5.0, float("nan")]:
+        one, arr = scale.rating(f), float(scale.rating(np.array([f]))[0])
+        assert (one != one and arr != arr) or one == pytest.approx(arr, rel=1e-12, abs=1e-12), f
