@@ -18,6 +18,8 @@ from typing import Any
 #: Raw HX711 values are 24-bit two's complement.
 RAW_MIN = -(1 << 23)
 RAW_MAX = (1 << 23) - 1
+#: Values a misread HX711 frame takes (bogde/HX711#83: 2^n - 1 and 0; all ones reads -1).
+MISREAD_VALUES = (8388607, 4194303, 2097151, 1048575, 0, -1)
 MAX_CELLS = 4
 #: Plausible sensitivities: an HX711 at gain 128 gives about 1.5 nV a count, so
 #: real load cells land between a few and some ten thousand counts per newton.

@@ -14,7 +14,7 @@ from typing import Callable, TextIO
 from firmware.block import Block
 from firmware.pipeline.monitor import Monitor, WatchSettings
 from firmware.pipeline.rules import Event
-from firmware.sources.base import Source
+from firmware.sources.base import POLL_MARGIN_S, Source
 
 _START_TEXT = {
     "over_band": "too hard: ease off",
@@ -101,7 +101,7 @@ def run_live(source: Source, watch: WatchSettings, seconds: float | None = None,
                 if seconds is not None and t_now - t_first >= seconds:
                     break
             if polled:
-                sleep(min(FRAME_S, source.next_due_in_s()) + 0.0002)
+                sleep(min(FRAME_S, source.next_due_in_s()) + POLL_MARGIN_S)
     except KeyboardInterrupt:
         announce("stopped")
     for e in monitor.finish():

@@ -195,9 +195,6 @@ class DeviceLoop:
         """Each row through the filter loop, rules, coach and cues on its own, as it
         arrived: a warning and its buzzer act on the very sample that crossed the
         line. Frames to the tablet still go about every ``FRAME_S``."""
-        if len(block) == 1:
-            self._process_row(block)
-            return
         for i in range(len(block)):
             self._process_row(block.slice(i, i + 1))
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from calibration.files import StoreError, default_data_dir
 from firmware.device.live import FRAME_S
-from firmware.pipeline.monitor import WatchSettings
 from firmware.device.realtime import DEFAULT_PRIORITY, own_cpu, pin_cpu, request_realtime
+from firmware.pipeline.monitor import WatchSettings
+from firmware.sources.base import POLL_MARGIN_S
 
 SOCKET_NAME = "device.sock"
 #: The protocol's numbers as the household set them (CoachSettings fields), in the data directory.
@@ -164,10 +165,6 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"while closing: {type(e).__name__}: {e}")
     say("stopped")
     return 0
-
-
-#: Read a polled source this long after its next sample is due, so the sample is there.
-POLL_MARGIN_S = 0.0002
 
 
 def _run(loop, args, stop: dict) -> None:

@@ -12,6 +12,7 @@ While any cell is faulted the total force and the position are undefined
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from calibration.platform import RAW_MAX, RAW_MIN, PlatformCalibration
 from firmware.block import MISSING, Block
 from firmware.pipeline.filters.smooth import PairMean
-from firmware.pipeline.filters.gate import SpikeGate
+from firmware.pipeline.filters.gate import START_READINGS, SpikeGate
 from firmware.pipeline.filters.validity import FaultDetector
 from firmware.pipeline.filters.vec import ROW_PATH_ROWS
 from firmware.pipeline.filters.zero import ZeroTracker
@@ -42,6 +43,16 @@ class FilterSettings:
     stale_s: float = 0.25
     frozen_s: float = 0.5
     fault_clear_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"filter setting {f.name} must be a finite number >= 0, not {v!r}")
+        if not 0 < self.gate_tol_n <= self.gate_big_n:
+            raise ValueError("filter settings need 0 < gate_tol_n <= gate_big_n")
+        if min(self.zero_window_s, self.zero_track_s, self.stale_s, self.frozen_s, self.fault_clear_s) <= 0:
+            raise ValueError("filter settings' durations must be positive")
 
 
 @dataclass
@@ -89,7 +100,7 @@ class FilterLoop:
         self.spike = SpikeGate(s.gate_tol_n * np.abs(cpn), s.gate_big_n * np.abs(cpn))
         # The gate accepts a cell's first reading when the second confirms it: at
         # 10 samples/s that is most of stale_s, and a healthy start must not look stale.
-        stale_s = max(s.stale_s, 2.5 / rate)
+        stale_s = max(s.stale_s, (START_READINGS + 0.5) / rate)
         self.faults = FaultDetector(n, rate, stale_s=stale_s, frozen_s=s.frozen_s, clear_s=s.fault_clear_s)
         # With no stored zero to compare against, the start is always taken as unloaded.
         rezero_limit_n = float("inf") if platform.extra.get("uncalibrated") else s.rezero_limit_n

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.platform import RAW_MAX, RAW_MIN, Cell, PlatformCalibration, corner_layout, ends_layout
+from calibration.platform import (MISREAD_VALUES as RAW_MISREADS, RAW_MAX, RAW_MIN, Cell, PlatformCalibration,
+                                  corner_layout, ends_layout)
 from firmware.block import MISSING, Block
 
 #: Kinds of garbage frame and how often each appears among garbage frames.
 GARBAGE_KINDS = ("spike", "bit_slip", "top_byte", "misread")
 GARBAGE_WEIGHTS = (0.25, 0.25, 0.2, 0.3)
 #: Values that recur when a frame is misread (bogde/HX711#83), and all ones = -1.
-MISREAD_VALUES = np.array([8388607, 4194303, 2097151, 1048575, 0, -1], dtype=np.int64)
+MISREAD_VALUES = np.array(RAW_MISREADS, dtype=np.int64)
 FAULT_KINDS = ("frozen", "saturated", "all_ones", "missing")
 _BLOCK = 8192
 _NOISE, _GARBAGE, _LOSS, _LAYOUT, _STALE = 11, 12, 13, 14, 15

@@ -13,6 +13,8 @@ from typing import Callable
 from calibration.platform import PlatformCalibration
 from firmware.block import Block
 
+#: A loop polling a source reads it this long after its next row is due, so the row is there.
+POLL_MARGIN_S = 0.0002
 #: A clock is a zero-argument callable returning monotonic seconds.
 Clock = Callable[[], float]
 

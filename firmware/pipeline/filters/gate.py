@@ -12,13 +12,15 @@ suspect was a spike and is dropped. Within ``tol_counts`` of the suspect, or
 of the line from the last accepted reading through it (and not exactly equal
 to it: a live HX711 always has a few counts of noise, a repeated misread
 value has none): the signal really moved — a step, or a ramp that started
-abruptly, like a tap — and is accepted from that reading on. A jump beyond ``big_counts`` (no press moves a cell that far in
-one sample; a bit slip does) needs two such confirmations. Anything else
+abruptly, like a tap — and is accepted from that reading on. A jump beyond
+``big_counts`` (no press moves a cell that far in one sample; a bit slip
+does), or a reading of exactly a misread value, needs two confirmations and
+is never confirmed by a line through it. Anything else
 replaces the suspect. A stream of garbage therefore never gets through and is
 left to the fault detector, which sees no accepted readings.
 
 The first readings have nothing to be predicted from: the first is a suspect
-that the second must confirm.
+that the second must confirm. Times must rise strictly (``FilterLoop`` checks).
 
 Arrays are per cell (cells, n). The plain-Python ``_step`` is the rule; the
 array path computes the same predictions for runs of accepted readings in
@@ -30,13 +32,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from calibration.platform import MISREAD_VALUES as RAW_MISREADS
+
 from firmware.pipeline.filters.vec import ROW_PATH_ROWS, ffill
 
 NAN = float("nan")
-#: Values a misread frame takes (bogde/HX711#83: 2^n - 1 and 0; all ones is -1): a
-#: reading of exactly one of them is always a suspect, however near the signal.
-MISREAD_VALUES = frozenset({0.0, -1.0, 1048575.0, 2097151.0, 4194303.0})
+#: A reading of exactly a value a misread frame takes is always a suspect, however
+#: near the signal (the saturated and all-ones ones are not readings at all).
+MISREAD_VALUES = frozenset(float(v) for v in RAW_MISREADS)
 _MISREAD_ARRAY = np.array(sorted(MISREAD_VALUES))
+#: Readings a cell needs before the first is accepted (the first waits for the second).
+START_READINGS = 2
 
 
 class SpikeGate:
@@ -48,11 +54,14 @@ class SpikeGate:
     """
 
     def __init__(self, tol_counts, big_counts=None) -> None:
-        self.tol_counts = np.abs(np.asarray(tol_counts, dtype=np.float64))
-        big = 2.5 * self.tol_counts if big_counts is None else np.abs(np.asarray(big_counts, dtype=np.float64))
-        self.big_counts = np.broadcast_to(big, self.tol_counts.shape).copy()
-        self._tol = self.tol_counts.tolist()
-        self._big = self.big_counts.tolist()
+        tol = np.atleast_1d(np.asarray(tol_counts, dtype=np.float64))
+        big = 2.5 * tol if big_counts is None else np.asarray(big_counts, dtype=np.float64)
+        if big.shape not in ((), tol.shape):
+            raise ValueError(f"big_counts needs one value or one per cell ({len(tol)}), not {big.shape}")
+        big = np.broadcast_to(big, tol.shape)
+        if not (np.isfinite(tol).all() and (tol > 0).all() and np.isfinite(big).all() and (big >= tol).all()):
+            raise ValueError("the gate's tolerances must be finite, positive and big_counts >= tol_counts")
+        self._tol, self._big = tol.tolist(), big.tolist()
         self.reset()
 
     def reset(self) -> None:
@@ -71,11 +80,6 @@ class SpikeGate:
         # (ref, t_ref, slope) before the last accepted reading: the line to return to
         # if that reading turns out to have been a small glitch.
         self._before = [(NAN, NAN, 0.0)] * n
-
-    @property
-    def suspects(self) -> list[bool]:
-        """Per cell: a suspect reading is waiting for confirmation."""
-        return [p is not None for p in self._pend]
 
     def _step(self, c: int, t: float, v: float) -> bool:
         """One valid reading ``v`` (counts) of cell ``c`` at ``t`` s; True if accepted."""
@@ -179,7 +183,7 @@ class SpikeGate:
         acc = np.ones(m, dtype=bool)
         if m == 0:
             return acc
-        ok = self._predicted_ok(c, t, v)
+        ok, slopes = self._predicted_ok(c, t, v)
         times, values = t.tolist(), v.tolist()
         bad = np.flatnonzero(~ok).tolist()  # where a prediction fails, found once
         b = 0
@@ -189,11 +193,11 @@ class SpikeGate:
                 while b < len(bad) and bad[b] < k:
                     b += 1
                 if b == len(bad):
-                    self._commit(c, times, values, ok, m - 1, k)
+                    self._commit(c, times, values, slopes, m - 1, k)
                     break
                 j = bad[b]
                 if j > k:
-                    self._commit(c, times, values, ok, j - 1, k)
+                    self._commit(c, times, values, slopes, j - 1, k)
                 k = j
             # A suspect, or a state the array predictions do not describe: step
             # until the state is back in sync, then return to the array path.
@@ -204,7 +208,7 @@ class SpikeGate:
                     break
         return acc
 
-    def _predicted_ok(self, c: int, t: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def _predicted_ok(self, c: int, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whether each reading lies within tol of its prediction, computed as
         ``_step`` computes it when the reading before was accepted: from that
         reading and its slope from the valid reading before it."""
@@ -220,23 +224,23 @@ class SpikeGate:
         prev_t = np.empty(m)
         prev_v[0], prev_t[0] = pv0, pt0
         prev_v[1:], prev_t[1:] = v[:-1], t[:-1]
-        self._slopes = (v - prev_v) / (t - prev_t)
+        slopes = (v - prev_v) / (t - prev_t)
         pred = np.empty(m)
         pred[0] = ref + self._slope[c] * (float(t[0]) - self._t_ref[c])  # NaN before any reading
-        pred[1:] = v[:-1] + self._slopes[:-1] * (t[1:] - t[:-1])
+        pred[1:] = v[:-1] + slopes[:-1] * (t[1:] - t[:-1])
         ok = np.abs(v - pred) <= self._tol[c]
         misread = np.isin(v, _MISREAD_ARRAY)
         if misread.any():
             ok &= ~misread
-        return ok
+        return ok, slopes
 
-    def _commit(self, c: int, times: list, values: list, ok: np.ndarray, last: int, first: int) -> None:
+    def _commit(self, c: int, times: list, values: list, slopes: np.ndarray, last: int, first: int) -> None:
         """Readings ``first``..``last`` were accepted as predicted: the state after ``last``."""
         if last > first:
-            self._before[c] = (values[last - 1], times[last - 1], float(self._slopes[last - 1]))
+            self._before[c] = (values[last - 1], times[last - 1], float(slopes[last - 1]))
         else:
             self._before[c] = (self._ref[c], self._t_ref[c], self._slope[c])
         self._ref[c], self._t_ref[c] = values[last], times[last]
-        self._slope[c] = float(self._slopes[last])
+        self._slope[c] = float(slopes[last])
         self._prev_ok[c] = self._sync[c] = True
         self._pend[c] = None

@@ -16,8 +16,7 @@ class PairMean:
     """Row-wise (one row per cell, time along axis 1) mean of each sample and the one before."""
 
     def __init__(self, n_cols: int) -> None:
-        self.n_cols = n_cols
-        self.reset()
+        self.reset()  # n_cols: the state is taken from the first block's width
 
     def reset(self) -> None:
         self._last: np.ndarray | None = None  # the first sample has no partner: it stands alone

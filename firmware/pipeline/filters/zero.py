@@ -23,6 +23,8 @@ the array path and the plain-Python path agree to the last bit.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from firmware.pipeline.filters.vec import ROW_PATH_ROWS
@@ -38,12 +40,13 @@ class ZeroTracker:
                  rezero_limit_n: float = 50.0, window_steady_n: float = 3.0, band_n: float = 2.0,
                  track_s: float = 1.0,
                  rate_n_s: float = 0.25, limit_n: float = 10.0) -> None:
-        if not (band_n >= 0 and track_s > 0 and rate_n_s >= 0 and limit_n >= 0):
-            raise ValueError("zero tracking needs band_n, rate_n_s, limit_n >= 0 and track_s > 0")
+        numbers = (window_s, rezero_limit_n, window_steady_n, band_n, track_s, rate_n_s, limit_n)
+        if not all(math.isfinite(v) and v >= 0 for v in numbers) or not (window_s > 0 and track_s > 0):
+            raise ValueError("zero settings must be finite and >= 0, and window_s and track_s > 0")
         self.offsets = np.asarray(offsets, dtype=np.float64)
         self.cpn = np.asarray(counts_per_newton, dtype=np.float64)
         self.window_s, self.rezero_limit_n, self.window_steady_n = window_s, rezero_limit_n, window_steady_n
-        self.band_n, self.limit_n = band_n, limit_n
+        self.band_n = band_n
         self.track_rows = max(1, int(round(track_s * rate_hz)))
         self._step_counts = (rate_n_s * track_s * np.abs(self.cpn)).tolist()
         self._limit_counts = (limit_n * np.abs(self.cpn)).tolist()

@@ -187,3 +187,82 @@ def test_without_gpio_the_state_says_the_tablet_must_sound_the_cues():
         {"hardware": False}
     mirrored = DeviceLoop(source, WatchSettings(185.0, 330.0), cues=NoGpioOutput(CuePlayer()), announce=lambda m: None)
     assert mirrored.state()["cues"] == {"hardware": False} and mirrored.state()["cue"] is not None
+
+
+class _Rows:
+    """A source that hands out a fixed block ``size`` rows at a time (as a polled replay does)."""
+
+    kind = "replay"
+
+    def __init__(self, platform, block, size):
+        self.platform, self.block, self.size, self.pos = platform, block, size, 0
+
+    @property
+    def finished(self):
+        return self.pos >= len(self.block)
+
+    def read(self):
+        part = self.block.slice(self.pos, self.pos + self.size)
+        self.pos += self.size
+        return part
+
+    def next_due_in_s(self):
+        return 0.0
+
+
+class _Channel:
+    def __init__(self):
+        self.messages = []
+
+    def broadcast(self, message):
+        self.messages.append(message)
+
+    def poll(self, timeout_s=0.0):
+        return []
+
+
+def test_every_row_is_judged_as_it_arrives_even_when_rows_come_four_at_a_time():
+    """The warning, its cue and the buzzer act on the sample that crossed the line, not at
+    the end of the block it came in; frames still go about 25 a second."""
+    import numpy as np
+
+    from calibration.platform import Cell, PlatformCalibration
+    from firmware.block import Block
+    from firmware.pipeline.monitor import Monitor
+    platform = PlatformCalibration((Cell(0.0, 0.0, 1000.0, 400.0),))
+    t = np.arange(800) / 80.0
+    force = np.where(t > 2.0, 150.0 + 60.0 * np.sin(2 * np.pi * 0.7 * (t - 2.0)), 0.0)  # crosses 200 N
+    noise = np.random.default_rng(1).normal(0, 30, len(t))  # a live cell is never exactly still
+    raw = np.round(1000.0 + 400.0 * force + noise)[:, None].astype(np.int64)
+    block = Block(t, raw)
+    watch = WatchSettings(100.0, 200.0)
+    expected = [e.to_dict() for e in Monitor(platform, watch).process(block)[1]]
+    assert [e["event"] for e in expected] == ["over_band"] * len(expected) and len(expected) >= 6
+    factory = MockFactory(pin_class=MockPWMPin)
+    cues = open_cues(pin_factory=factory)
+    channel = _Channel()
+    try:
+        loop = DeviceLoop(_Rows(platform, block, 4), watch, cues=cues, channel=channel, announce=lambda m: None)
+        assert loop.command("start", person="ana", region="calf", tool="foam_roller", pain_before=5)["ok"]
+        buzzer = factory.pin(18)
+        went_high = []
+        while not loop.source.finished:
+            before = buzzer.state
+            loop.step()
+            if buzzer.state and not before:
+                went_high.append(loop.latest["t_s"])
+    finally:
+        cues.close()
+        factory.close()
+    warnings = [m for m in channel.messages if m["type"] == "event" and m["kind"] == "warning"]
+    assert [{k: w[k] for k in ("t_s", "event", "edge")} for w in warnings] == expected
+    starts = [w["t_s"] for w in warnings if w["edge"] == "start"]
+    # Four rows came in one read: the crossing is mostly not the block's last row.
+    assert any(round(s * 80) % 4 != 3 for s in starts)
+    frames = [m for m in channel.messages if m["type"] == "frame"]
+    assert 23 <= len(frames) / (t[-1] - t[0]) <= 27
+    assert went_high, "the buzzer never sounded"
+    # The coach hears of the crossing on its own sample too: its "ease off" cue has that time.
+    eases = [m["t_s"] for m in channel.messages if m["type"] == "event" and m.get("cue") == "ease_off"]
+    assert eases and all(any(abs(e - s) < 1e-9 for s in starts) for e in eases), (eases, starts)
+    assert any(round(e * 80) % 4 != 3 for e in eases)

@@ -177,3 +177,32 @@ def test_close_and_context_manager():
         src.read()
     with pytest.raises(SourceError):
         src.generate(1.0)
+
+
+def test_a_polled_source_says_when_its_next_sample_is_due():
+    clock = {"t": 50.0}
+    src = SimulatedPlatform(clock=lambda: clock["t"], seed=1)
+    assert src.next_due_in_s() == 0.0                      # row 0 is due at once
+    assert len(src.read()) == 1
+    assert src.next_due_in_s() == pytest.approx(1 / 80)    # row 1 in one period
+    clock["t"] += 0.005
+    assert src.next_due_in_s() == pytest.approx(1 / 80 - 0.005)
+    clock["t"] += 1.0                                       # fallen behind: read at once
+    assert src.next_due_in_s() == 0.0 and len(src.read()) == 80
+
+
+def test_a_real_time_replay_says_when_its_next_row_is_due(tmp_path):
+    from firmware.recordings.format import read_recording, write_recording
+    from firmware.sources.replay import ReplaySource
+    src = SimulatedPlatform(seed=2)
+    path = tmp_path / "r.csv"
+    write_recording(path, src.platform, src.generate(1.0))
+    clock = {"t": 10.0}
+    replay = ReplaySource(read_recording(path), clock=lambda: clock["t"])
+    assert replay.next_due_in_s() == 0.0                    # not started: read now
+    assert len(replay.read()) == 1
+    assert replay.next_due_in_s() == pytest.approx(1 / 80)
+    clock["t"] += 1 / 80 + 1e-6                              # just past its time (the loop's margin)
+    assert replay.next_due_in_s() == 0.0 and len(replay.read()) == 1
+    fast = ReplaySource(read_recording(path), fast=True)
+    assert fast.next_due_in_s() == 0.0
