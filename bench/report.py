@@ -65,7 +65,7 @@ def format_report(result: dict) -> str:
     lines.append("")
     lines.append("ratio = figure time / baseline time (same data, same run). Live rows: best is µs per call.")
     match = result["live_events_match_block"]
-    lines.append(f"Live blocks of 3,3,4 give the same events as one block: {'yes' if match else 'NO (check the filter loop)'}")
+    lines.append(f"Live rows one at a time and blocks of 3,3,4 give the same events as one block: {'yes' if match else 'NO (check the filter loop)'}")
     for name, prof in result.get("profiles", {}).items():
         lines += _profile_lines(name, prof)
     return "\n".join(lines)
