@@ -34,11 +34,18 @@ def finite(text: str, what: str = "value", minimum: float | None = None, strict:
     return value
 
 
+#: What a platform under one person can carry and where on it a knot can be, with room to spare.
+MAX_FORCE_N = 20_000.0
+MAX_POSITION_MM = 10_000.0
+
+
 def band_newtons(text: str) -> tuple[float, float]:
     parts = text.split(":")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"band must look like LO:HI in newtons, e.g. 150:200, not {text!r}")
     lo, hi = (finite(p, "band edge", minimum=0) for p in parts)
+    if hi > MAX_FORCE_N:
+        raise argparse.ArgumentTypeError(f"band edges must be at most {MAX_FORCE_N:g} N, not {text!r}")
     if not lo < hi:
         raise argparse.ArgumentTypeError(f"band LO must be below HI, not {text!r}")
     return lo, hi
@@ -66,6 +73,8 @@ def knot_position(text: str) -> tuple[float, float | None]:
     if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f"knot must look like X_MM or X_MM,Y_MM, not {text!r}")
     values = [finite(p, "knot coordinate") for p in parts]
+    if any(abs(v) > MAX_POSITION_MM for v in values):
+        raise argparse.ArgumentTypeError(f"knot coordinates must lie within {MAX_POSITION_MM:g} mm, not {text!r}")
     return values[0], (values[1] if len(values) == 2 else None)
 
 
@@ -76,9 +85,9 @@ def _positive(what: str, strict: bool = True):
     return parse
 
 
-def _bounded(what: str, most: float):
+def _bounded(what: str, most: float, strict: bool = True):
     def parse(text: str) -> float:
-        value = finite(text, what, minimum=0, strict=True)
+        value = finite(text, what, minimum=0, strict=strict)
         if value > most:
             raise argparse.ArgumentTypeError(f"{what} must be at most {most:g}, not {text}")
         return value
@@ -188,9 +197,9 @@ def _watch_options(p: argparse.ArgumentParser, band_required: bool) -> None:
                       help="a person's exported 0-10 scale: the band is their 4/10 to 5/10")
     p.add_argument("--region", help="with --profile or --person: which body region's scale")
     p.add_argument("--knot", type=knot_position, metavar="X_MM[,Y_MM]", help="the knot's position")
-    p.add_argument("--zone-mm", type=_positive("zone-mm"), default=50.8,
+    p.add_argument("--zone-mm", type=_bounded("zone-mm", 2000.0), default=50.8,
                    help="no-go radius around the knot (default 50.8 mm = 2 in)")
-    p.add_argument("--dwell-s", type=_positive("dwell-s", strict=False), default=1.0,
+    p.add_argument("--dwell-s", type=_bounded("dwell-s", 600.0, strict=False), default=1.0,
                    help="grace before resting on the knot warns (default 1.0 s)")
 
 

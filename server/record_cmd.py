@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from firmware.recordings.format import RecordingWriter
+from firmware.sources.base import POLL_MARGIN_S
 from server.cli_support import InputError, say, stored_platform
 
 
@@ -51,10 +54,19 @@ def _record_simulated(source, writer, seconds: float) -> None:
 
 
 def _record_live(source, writer, seconds: float) -> None:
-    start = time.monotonic()
+    """``seconds`` of samples (by their own times, so a fast replay stops as soon as a slow one)."""
+    polled = getattr(source, "poll_interval_s", 0.0) > 0
+    t_first = None
     try:
-        while time.monotonic() - start < seconds and not source.finished:
-            writer.write(source.read())
-            time.sleep(getattr(source, "poll_interval_s", 0.0))
+        while not source.finished:
+            block = source.read()
+            if len(block):
+                t_first = float(block.t_s[0]) if t_first is None else t_first
+                keep = int(np.searchsorted(block.t_s, t_first + seconds, side="left"))
+                writer.write(block.slice(0, keep))
+                if keep < len(block):
+                    break
+            if polled:  # until the next sample is due
+                time.sleep(min(0.04, source.next_due_in_s()) + POLL_MARGIN_S)
     except KeyboardInterrupt:
         say("stopped early; keeping what was recorded")

@@ -45,6 +45,14 @@ def test_record_writes_simulated_time_at_once(recording, capsys):
     assert not list(recording.parent.glob("*.part"))
 
 
+def test_record_from_a_fast_replay_keeps_seconds_of_samples_not_of_wall_time(recording, tmp_path, capsys):
+    out = tmp_path / "two.csv"
+    assert main(["record", str(out), "--source", f"replay:{recording}", "--fast", "--seconds", "2"]) == 0
+    rec, whole = read_recording(out), read_recording(recording)
+    assert len(rec.block) == 2 * 80
+    assert rec.block.t_s.tolist() == whole.block.t_s[:160].tolist()
+
+
 def test_analyze_human_summary_and_json(recording, capsys):
     capsys.readouterr()
     assert main(["analyze", str(recording), "--band-newtons", "100:150"]) == 0
@@ -97,6 +105,10 @@ def test_empty_recording_gives_no_events(tmp_path, capsys):
     (["analyze", "{rec}", "--band-newtons", "1:inf"], "finite"),
     (["analyze", "{rec}", "--band-newtons", "1:2", "--knot", "a,b"], "must be a number"),
     (["analyze", "{rec}", "--band-newtons", "1:2", "--zone-mm", "-3"], "zone-mm must be >"),
+    (["analyze", "{rec}", "--band-newtons", "1:2", "--knot", "1e308,1e308"], "within 10000 mm"),
+    (["analyze", "{rec}", "--band-newtons", "185:1e308"], "at most 20000 N"),
+    (["analyze", "{rec}", "--band-newtons", "1:2", "--zone-mm", "1e308"], "zone-mm must be at most"),
+    (["analyze", "{rec}", "--band-newtons", "1:2", "--dwell-s", "1e9"], "dwell-s must be at most"),
     (["analyze", "{missing}", "--band-newtons", "1:2"], "cannot read"),
     (["analyze", "{bad}", "--band-newtons", "1:2"], "bad.csv:7: raw value"),
     (["analyze", "{rec}", "--band-newtons", "1:2", "--trace", "{rec}"], "overwrite the recording"),

@@ -138,11 +138,15 @@
     }
   }
 
+  /** Newtons from which the platform counts as loaded (just over the zero tracking's band). */
+  const LOADED_N = 3;
+
   // ------------------------------------------------------------ reading
   function renderReading(frame) {
     const rating = frame.rating;
     const force = frame.force_n;
-    const loaded = typeof force === "number" && force >= 10;
+    // Anything over the zero tracking's 2 N band is a load, however light (a ball lying there).
+    const loaded = typeof force === "number" && force >= LOADED_N;
     const useRating = typeof rating === "number";
     if (useRating) {
       const shown = loaded ? rating.toFixed(1) : "0.0";
