@@ -199,12 +199,14 @@ def test_run_serves_the_tablet_on_the_default_source_and_stops_on_sigterm(tmp_pa
         resp.read()
         cookie = resp.getheader("Set-Cookie").split(";")[0]
         deadline, body = time.monotonic() + 30.0, {}
-        while not body.get("connected") and time.monotonic() < deadline:  # the web's own link connects
+        # The web's own link connects; until the device's hello is merged the source is the
+        # command's guess for auto ("hx711"), so wait for the device's own word on it.
+        while not (body.get("connected") and body.get("source") == "simulated") and time.monotonic() < deadline:
             conn.request("GET", "/api/state", headers={"Cookie": cookie})
             body = json.loads(conn.getresponse().read())
             threading.Event().wait(0.1)
         conn.close()
-        assert body["connected"] and body["source"] == "simulated"   # auto found no boards here
+        assert body["connected"] and body["source"] == "simulated", (body, "".join(lines))  # auto: no boards
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
